@@ -1,0 +1,15 @@
+//! Digest-based anti-entropy for a gossiping broadcast cluster.
+//!
+//! The crate is an I/O-free core (message set, fingerprints, wire encoding,
+//! node state machine, simulator) with thin shells around it: the native
+//! Maelstrom binary (`src/main.rs`) and the wasm facade (`wasm`). See
+//! ARCHITECTURE.md for the map.
+
+pub mod fingerprint;
+pub mod node;
+pub mod set;
+pub mod wire;
+
+pub use fingerprint::{Fingerprint, SetDigest};
+pub use node::{Node, StatsReport};
+pub use set::MessageSet;

@@ -1,0 +1,14 @@
+//! The native binary: with no arguments, a Maelstrom node on stdin/stdout;
+//! with a subcommand, a command-line tool over the same core.
+
+mod maelstrom;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    if std::env::args_os().len() <= 1 {
+        return maelstrom::run();
+    }
+    eprintln!("usage: anti-entropy   (no arguments: run as a Maelstrom node on stdin/stdout)");
+    ExitCode::from(2)
+}

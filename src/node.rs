@@ -1,0 +1,241 @@
+//! The node state machine: messages and timer ticks in, messages out.
+//!
+//! Shaped like quinn-proto: `handle_*` methods feed it (with the current time
+//! as `now_ms`), `poll_output` drains what it wants to send and
+//! `poll_timeout` says when it next wants `handle_timeout`. It never reads a
+//! clock, never touches stdin/stdout and never draws randomness of its own,
+//! so the native shell, the simulator and the wasm facade drive the very same
+//! code, and the simulator can replay any run from its seed.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use serde::{Deserialize, Serialize};
+
+use crate::set::MessageSet;
+use crate::wire::{self, Body, Decoded, Envelope, Payload, Rejection};
+
+/// Anti-entropy accounting since the node started, as `stats_ok` reports it.
+/// Field order is wire order.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatsReport {
+    /// Syncs whose digests matched, so no state moved.
+    pub skipped: u64,
+    /// Messages that arrived through syncs and were new here.
+    pub transferred: u64,
+    /// Bytes of anti-entropy traffic this node actually sent.
+    pub bytes_sent: u64,
+    /// `bytes_full_state - bytes_sent`: negative when digests cost more than
+    /// they saved (tiny sets), which the demo shows rather than hides.
+    pub bytes_saved: i64,
+    /// Syncs handled or started, matched or not.
+    pub syncs: u64,
+    /// Bytes a full-state exchange would have cost for the same syncs.
+    pub bytes_full_state: u64,
+    /// Distinct messages held.
+    pub messages: u64,
+    /// Every message this node has sent (replies included).
+    pub messages_sent: u64,
+}
+
+/// The accounting counters the node keeps; [`StatsReport`] adds derived ones.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Counters {
+    syncs: u64,
+    skipped: u64,
+    transferred: u64,
+    bytes_sent: u64,
+    bytes_full_state: u64,
+    messages_sent: u64,
+}
+
+/// Bytes of `, "local_messages": ` in a `digest_sync_ok` body: what a
+/// full-state reply adds in front of the list.
+const LOCAL_MESSAGES_FIELD_LEN: u64 = r#", "local_messages": "#.len() as u64;
+
+/// A broadcast node.
+#[derive(Debug, Default)]
+pub struct Node {
+    /// Our node id; empty until `init`.
+    id: String,
+    node_ids: Vec<String>,
+    /// The topology Maelstrom suggested (kept for inspection).
+    suggested_topology: BTreeMap<String, Vec<String>>,
+    set: MessageSet,
+    next_msg_id: u64,
+    outbox: VecDeque<Envelope>,
+    counters: Counters,
+}
+
+impl Node {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Our node id (empty before `init`).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn node_ids(&self) -> &[String] {
+        &self.node_ids
+    }
+
+    pub fn suggested_topology(&self) -> &BTreeMap<String, Vec<String>> {
+        &self.suggested_topology
+    }
+
+    /// The messages this node holds.
+    pub fn set(&self) -> &MessageSet {
+        &self.set
+    }
+
+    pub fn stats(&self) -> StatsReport {
+        let c = &self.counters;
+        StatsReport {
+            skipped: c.skipped,
+            transferred: c.transferred,
+            bytes_sent: c.bytes_sent,
+            bytes_saved: c.bytes_full_state as i64 - c.bytes_sent as i64,
+            syncs: c.syncs,
+            bytes_full_state: c.bytes_full_state,
+            messages: self.set.len() as u64,
+            messages_sent: c.messages_sent,
+        }
+    }
+
+    /// Feeds one decoded line. Returns a description of a line that could not
+    /// be answered, for the shell to log.
+    pub fn handle_input(&mut self, now_ms: u64, input: Decoded) -> Result<(), String> {
+        match input {
+            Decoded::Message(msg) => self.handle_message(now_ms, msg),
+            Decoded::Rejected(rejection) => {
+                self.handle_rejection(rejection);
+                Ok(())
+            }
+            Decoded::Unanswerable(reason) => Err(reason),
+        }
+    }
+
+    /// Answers a request the decoder could not accept with a Maelstrom error.
+    pub fn handle_rejection(&mut self, rejection: Rejection) {
+        let Rejection { src, dest, in_reply_to, code, text } = rejection;
+        let from = self.reply_source(&dest);
+        self.send_from(from, src, Payload::Error { code, text }, Some(in_reply_to));
+    }
+
+    /// Handles one message addressed to this node. Replies and error bodies
+    /// are not answered; they come back as `Err` so the shell can log them.
+    pub fn handle_message(&mut self, _now_ms: u64, msg: Envelope) -> Result<(), String> {
+        let Envelope { src, dest, body } = msg;
+        let Body { payload, msg_id, .. } = body;
+        if payload.is_reply() {
+            return Err(format!("ignoring unsolicited {} from {src}", payload.type_name()));
+        }
+        let Some(request_id) = msg_id else {
+            return Err(format!("ignoring {} from {src} without msg_id", payload.type_name()));
+        };
+        let from = self.reply_source(&dest);
+        let reply = match payload {
+            Payload::Init { node_id, node_ids } => {
+                self.id = node_id;
+                self.node_ids = node_ids;
+                Payload::InitOk
+            }
+            Payload::Topology { topology } => {
+                self.suggested_topology = topology;
+                Payload::TopologyOk
+            }
+            Payload::Broadcast { message } => {
+                self.set.insert(message);
+                Payload::BroadcastOk
+            }
+            Payload::Read => Payload::ReadOk { messages: self.set.to_vec() },
+            Payload::Digest => Payload::DigestOk { digest: self.set.digest().to_hex(), count: self.set.len() as u64 },
+            Payload::DigestSync { remote_digest, remote_messages } => {
+                return {
+                    self.client_digest_sync(from, src, request_id, &remote_digest, remote_messages);
+                    Ok(())
+                };
+            }
+            Payload::Stats => Payload::StatsOk(self.stats()),
+            other => {
+                // Reply types were filtered above; anything else reaching here
+                // is a type this node decodes but does not serve.
+                Payload::Error {
+                    code: wire::error_code::NOT_SUPPORTED,
+                    text: format!("{} is not served by this node", other.type_name()),
+                }
+            }
+        };
+        self.send_from(from, src, reply, Some(request_id));
+        Ok(())
+    }
+
+    /// Runs timers that are due. Nothing is scheduled yet: the node has no
+    /// periodic work until cluster gossip is enabled.
+    pub fn handle_timeout(&mut self, _now_ms: u64) {}
+
+    /// When the node next wants `handle_timeout`, in the caller's `now_ms`
+    /// time base.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        None
+    }
+
+    /// Next message to send, in the order the node produced them.
+    pub fn poll_output(&mut self) -> Option<Envelope> {
+        self.outbox.pop_front()
+    }
+
+    /// The client-facing `digest_sync`: compare digests; on a mismatch merge
+    /// the caller's messages and return the whole set.
+    fn client_digest_sync(
+        &mut self,
+        from: String,
+        client: String,
+        request_id: u64,
+        remote_digest: &str,
+        remote_messages: Option<Vec<i64>>,
+    ) {
+        self.counters.syncs += 1;
+        let local_digest = self.set.digest().to_hex();
+        let reply = if remote_digest.eq_ignore_ascii_case(&local_digest) {
+            self.counters.skipped += 1;
+            Payload::DigestSyncOk { matched: true, transferred: 0, local_messages: None }
+        } else {
+            let mut transferred = 0;
+            for value in remote_messages.into_iter().flatten() {
+                transferred += u64::from(self.set.insert(value));
+            }
+            self.counters.transferred += transferred;
+            Payload::DigestSyncOk { matched: false, transferred, local_messages: Some(self.set.to_vec()) }
+        };
+        let full_state_extra = match &reply {
+            Payload::DigestSyncOk { local_messages: None, .. } => LOCAL_MESSAGES_FIELD_LEN + self.set.json_list_len(),
+            _ => 0,
+        };
+        self.send_from(from, client, reply, Some(request_id));
+        let bytes = wire::wire_len(self.outbox.back().expect("just queued"));
+        self.counters.bytes_sent += bytes;
+        self.counters.bytes_full_state += bytes + full_state_extra;
+    }
+
+    /// The `src` for replies: our id, or before `init` the address the
+    /// request was sent to.
+    fn reply_source(&self, dest: &str) -> String {
+        if self.id.is_empty() {
+            dest.to_string()
+        } else {
+            self.id.clone()
+        }
+    }
+
+    /// Queues a message with the next `msg_id`.
+    fn send_from(&mut self, src: String, dest: String, payload: Payload, in_reply_to: Option<u64>) {
+        let msg_id = self.next_msg_id;
+        self.next_msg_id += 1;
+        self.counters.messages_sent += 1;
+        let envelope = Envelope { src, dest, body: Body { payload, in_reply_to, msg_id: Some(msg_id) } };
+        self.outbox.push_back(envelope);
+    }
+}
+
