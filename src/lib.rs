@@ -6,10 +6,12 @@
 //! ARCHITECTURE.md for the map.
 
 pub mod fingerprint;
+pub mod gossip;
 pub mod node;
 pub mod set;
 pub mod wire;
 
 pub use fingerprint::{Fingerprint, SetDigest};
+pub use gossip::{MessageKind, NodeConfig, Protocol};
 pub use node::{Node, StatsReport};
 pub use set::MessageSet;

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
+use crate::gossip::NodeConfig;
 use crate::set::MessageSet;
 use crate::wire::{self, Body, Decoded, Envelope, Payload, Rejection};
 
@@ -55,6 +56,7 @@ const LOCAL_MESSAGES_FIELD_LEN: u64 = r#", "local_messages": "#.len() as u64;
 /// A broadcast node.
 #[derive(Debug, Default)]
 pub struct Node {
+    config: NodeConfig,
     /// Our node id; empty until `init`.
     id: String,
     node_ids: Vec<String>,
@@ -69,6 +71,14 @@ pub struct Node {
 impl Node {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    pub fn with_config(config: NodeConfig) -> Self {
+        Node { config, ..Self::default() }
+    }
+
+    pub fn config(&self) -> &NodeConfig {
+        &self.config
     }
 
     /// Our node id (empty before `init`).

@@ -95,6 +95,15 @@ pub enum Payload {
 pub const KNOWN_TYPES: &[&str] = &["init", "topology", "broadcast", "read", "digest", "digest_sync", "stats"];
 
 impl Payload {
+    /// What this message is, for accounting and visualisation.
+    pub fn kind(&self) -> crate::gossip::MessageKind {
+        use crate::gossip::MessageKind;
+        match self {
+            Payload::DigestSyncOk { matched: true, .. } => MessageKind::DigestMatch,
+            _ => MessageKind::Client,
+        }
+    }
+
     /// The wire `type` of this payload.
     pub fn type_name(&self) -> &'static str {
         match self {
