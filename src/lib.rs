@@ -8,6 +8,7 @@
 pub mod fingerprint;
 pub mod gossip;
 pub mod node;
+pub mod reconcile;
 pub mod set;
 pub mod wire;
 
