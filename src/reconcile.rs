@@ -905,6 +905,22 @@ mod tests {
     }
 
     #[test]
+    fn a_peer_that_changed_between_batches_ends_the_session() {
+        let ours: MessageSet = (0..3000).collect();
+        let mut theirs: MessageSet = (0..3000).filter(|v| v % 100 != 0).chain(5000..5030).collect();
+        let mut session = Session::default();
+        let first = on_open(&theirs, SetSummary::of_set(&ours));
+        let step = respond(&ours, &mut session, &first.replies[0]).unwrap();
+        let [ReconcileMessage::More { start, end }] = step.replies[..] else { panic!("{step:?}") };
+        assert!(session.is_active());
+        theirs.insert(-1);
+        let more = on_more(&theirs, start, end).unwrap();
+        let step = respond(&ours, &mut session, &more.replies[0]).unwrap();
+        assert_eq!(step, Step { done: true, ..Step::default() });
+        assert!(!session.is_active());
+    }
+
+    #[test]
     fn malformed_messages_are_errors_not_panics() {
         let set: MessageSet = (0..10).collect();
         let mut session = Session::default();
