@@ -906,8 +906,8 @@ mod tests {
 
     #[test]
     fn a_peer_that_changed_between_batches_ends_the_session() {
-        let ours: MessageSet = (0..3000).collect();
-        let mut theirs: MessageSet = (0..3000).filter(|v| v % 100 != 0).chain(5000..5030).collect();
+        let ours: MessageSet = (0..30_000).collect();
+        let mut theirs: MessageSet = (0..30_000).filter(|v| v % 1500 != 0).chain(50_000..50_010).collect();
         let mut session = Session::default();
         let first = on_open(&theirs, SetSummary::of_set(&ours));
         let step = respond(&ours, &mut session, &first.replies[0]).unwrap();
