@@ -9,7 +9,6 @@
 use std::time::Instant;
 
 use anti_entropy::reconcile::{reconcile_pair, ReconcileMessage};
-use anti_entropy::set::decimal_len;
 use anti_entropy::wire::{self, Body, Envelope, Payload};
 use anti_entropy::MessageSet;
 use serde::Serialize;
@@ -122,8 +121,9 @@ impl Variant {
     }
 
     /// (initiator's set, responder's set) with `d` values in the symmetric
-    /// difference; `d == n` means disjoint sets of `n` each.
-    fn sets(self, n: i64, d: i64) -> (MessageSet, MessageSet) {
+    /// difference; `d == n` means disjoint sets of `n` each. `seed` picks
+    /// which values differ.
+    fn sets(self, n: i64, d: i64, seed: u64) -> (MessageSet, MessageSet) {
         let base: Vec<i64> = match self {
             Variant::RandomTwoSided => {
                 let mut s = Stream(42);
@@ -137,7 +137,7 @@ impl Variant {
         let fresh = |k: i64| -> Vec<i64> {
             match self {
                 Variant::RandomTwoSided => {
-                    let mut s = Stream(7);
+                    let mut s = Stream(7 + seed);
                     (0..k).map(|_| s.next()).collect()
                 }
                 _ => (n..n + k).collect(),
@@ -150,11 +150,16 @@ impl Variant {
             Variant::DenseOneSided => (d, 0),
             _ => (d - d / 2, d / 2),
         };
+        // Remove `removed` distinct positions: one per stride, at a
+        // seed-dependent offset within it.
         let stride = if removed == 0 { 1 } else { base.len() as i64 / removed };
+        let mut offsets = Stream(seed);
+        let removed_at: std::collections::BTreeSet<i64> =
+            (0..removed).map(|k| k * stride + (offsets.next().rem_euclid(stride))).collect();
         let responder: MessageSet = base
             .iter()
             .enumerate()
-            .filter(|(i, _)| removed == 0 || (*i as i64 % stride != stride / 2) || (*i as i64 / stride) >= removed)
+            .filter(|(i, _)| !removed_at.contains(&(*i as i64)))
             .map(|(_, v)| *v)
             .chain(fresh(added))
             .collect();
@@ -183,7 +188,7 @@ fn main() {
     let mut misses = 0;
     for variant in [Variant::DenseOneSided, Variant::DenseTwoSided, Variant::RandomTwoSided] {
         for d in [0, 1, 10, 1000, N] {
-            let (mut a, mut b) = variant.sets(N, d);
+            let (mut a, mut b) = variant.sets(N, d, 0);
             let union_len = {
                 let mut u = a.clone();
                 u.extend(b.to_vec());
@@ -218,6 +223,47 @@ fn main() {
             );
         }
     }
-    let _ = decimal_len;
     println!("targets missed: {misses}");
+    println!();
+    tails();
+}
+
+/// The table above is one draw; sketches are probabilistic. Over
+/// `TAIL_SEEDS` draws of which values differ: median and worst bytes, worst
+/// round trips, and how many draws missed the target.
+fn tails() {
+    const TAIL_SEEDS: u64 = 20;
+    println!("tails over {TAIL_SEEDS} draws per row (which values differ)");
+    println!("{:<17} {:>7} {:>10} {:>10} {:>7} {:>9} {:>7}", "variant", "d", "median", "max", "max_rt", "target", "missed");
+    for variant in [Variant::DenseOneSided, Variant::DenseTwoSided, Variant::RandomTwoSided] {
+        for d in [1, 10, 1000] {
+            let mut bytes = Vec::new();
+            let mut max_rt = 0;
+            let mut missed = 0;
+            for seed in 1..=TAIL_SEEDS {
+                let (mut a, mut b) = variant.sets(N, d, seed);
+                let mut pricer = Pricer::new();
+                let report = reconcile_pair(&mut a, &mut b, |msg, from| pricer.price(msg, from)).expect("reconciles");
+                assert_eq!(a, b);
+                let (target_bytes, target_rt) = target(N, d, u64::MAX);
+                missed += u32::from(
+                    report.bytes > target_bytes || target_rt.is_some_and(|rt| report.round_trips() > rt),
+                );
+                max_rt = max_rt.max(report.round_trips());
+                bytes.push(report.bytes);
+            }
+            bytes.sort_unstable();
+            let (target_bytes, _) = target(N, d, u64::MAX);
+            println!(
+                "{:<17} {:>7} {:>10} {:>10} {:>7} {:>9} {:>7}",
+                variant.name(),
+                d,
+                bytes[bytes.len() / 2],
+                bytes[bytes.len() - 1],
+                max_rt,
+                target_bytes,
+                missed
+            );
+        }
+    }
 }

@@ -269,9 +269,8 @@ fn on_open(set: &MessageSet, peer: SetSummary) -> Step {
         return Step { done: true, ..Step::default() };
     }
     let first_batch = symbols_to_decode(own.count.abs_diff(peer.count)).min(MAX_SYMBOLS_PER_MESSAGE);
-    let sketch_pays = own.count > 0
-        && peer.count > 0
-        && symbols_cost_bytes(first_batch) <= symbol_budget_bytes(set, peer.count);
+    let sketch_pays =
+        own.count > 0 && peer.count > 0 && first_batch <= symbols_within(symbol_budget_bytes(set, peer.count));
     let replies = if sketch_pays {
         vec![ReconcileMessage::Symbols {
             summary: own.encode(),
@@ -345,9 +344,12 @@ fn on_symbols(
     }
     .max(set.len().abs_diff(peer.count as usize) as u64);
     let wanted = (received + (received / 4).max(16)).max(symbols_to_decode(estimate));
-    let end = wanted.min(received + MAX_SYMBOLS_PER_MESSAGE).min(MAX_SYMBOLS);
-    let over_budget = symbols_cost_bytes(end) > symbol_budget_bytes(set, peer.count);
-    if decoder.batches >= MAX_ROUNDS || over_budget || end <= received {
+    // Spend up to the budget; give up at once only when even twice the
+    // budget would not be expected to decode (disjoint sets, partitions).
+    let budget = symbols_within(symbol_budget_bytes(set, peer.count));
+    let hopeless = symbols_to_decode(estimate) > 2 * budget;
+    let end = wanted.min(budget).min(received + MAX_SYMBOLS_PER_MESSAGE).min(MAX_SYMBOLS);
+    if decoder.batches >= MAX_ROUNDS || hopeless || end <= received {
         session.decoder = None;
         return Step { replies: list_set(set), values_to_insert: Vec::new(), done: true };
     }
@@ -401,9 +403,9 @@ fn symbols_to_decode(d: u64) -> u64 {
     d + d * 45 / 100 + (2.5 * (d as f64).sqrt()) as u64 + INITIAL_SYMBOL_SLACK
 }
 
-/// Wire characters of `count` symbols (base64 without padding).
-fn symbols_cost_bytes(count: u64) -> u64 {
-    (count * SYMBOL_BYTES as u64).div_ceil(3) * 4
+/// How many symbols fit in `bytes` of base64.
+fn symbols_within(bytes: u64) -> u64 {
+    bytes / 4 * 3 / SYMBOL_BYTES as u64
 }
 
 /// The most symbol bytes worth spending: a share of what listing the larger
@@ -416,7 +418,8 @@ fn symbol_budget_bytes(set: &MessageSet, peer_count: u64) -> u64 {
 }
 
 /// Bits per level of an [`OddSketch`].
-const ODD_SKETCH_BITS: u32 = 128;
+const ODD_SKETCH_BITS: u32 = 256;
+const ODD_SKETCH_WORDS: usize = ODD_SKETCH_BITS as usize / 64;
 /// Levels of an [`OddSketch`]; level `j` samples one value in `4^j`.
 const ODD_SKETCH_LEVELS: usize = 5;
 
@@ -424,76 +427,102 @@ const ODD_SKETCH_LEVELS: usize = 5;
 /// each sampled value flips one bit, so the xor of two sides' sketches is the
 /// sketch of their symmetric difference, and its number of set bits tells
 /// roughly how big that difference is. Level `j` keeps the values whose hash
-/// has `2j` trailing zero bits, so the five levels of 128 bits resolve
-/// differences from 1 to about 20 000 in 80 bytes (to ±20%: some level
-/// always sees between 20 and 80 sampled values).
+/// has `2j` trailing zero bits, so the five levels of 256 bits resolve
+/// differences from 1 to about 40 000 in 160 bytes (to about ±15%: the
+/// level read sees between 24 and 100 sampled values).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct OddSketch([u128; ODD_SKETCH_LEVELS]);
+struct OddSketch([[u64; ODD_SKETCH_WORDS]; ODD_SKETCH_LEVELS]);
 
 impl OddSketch {
     fn of_set(set: &MessageSet) -> Self {
-        let mut levels = [0u128; ODD_SKETCH_LEVELS];
+        let mut levels = [[0u64; ODD_SKETCH_WORDS]; ODD_SKETCH_LEVELS];
         for value in set.to_vec() {
             // An independent mix of the value hash (which also seeds the symbol mapping).
             let h = value_hash(value_hash(value) as i64);
-            let bit = 1u128 << (h % u64::from(ODD_SKETCH_BITS));
-            let depth = ((h >> 7).trailing_zeros() / 2) as usize;
+            let bit = (h % u64::from(ODD_SKETCH_BITS)) as usize;
+            let depth = ((h >> 8).trailing_zeros() / 2) as usize;
             for level in levels.iter_mut().take(depth + 1) {
-                *level ^= bit;
+                level[bit / 64] ^= 1 << (bit % 64);
             }
         }
         OddSketch(levels)
     }
 
     fn encode(&self) -> String {
-        let bytes: Vec<u8> = self.0.iter().flat_map(|level| level.to_le_bytes()).collect();
+        let bytes: Vec<u8> = self.0.iter().flatten().flat_map(|word| word.to_le_bytes()).collect();
         base64_encode(&bytes)
     }
 
     fn decode(text: &str) -> Result<Self, ReconcileError> {
-        let bytes = base64_decode(text)
-            .filter(|b| b.len() == ODD_SKETCH_LEVELS * 16)
-            .ok_or_else(|| ReconcileError(format!("parity {text:?} is not base64 of {ODD_SKETCH_LEVELS} 16-byte levels")))?;
-        let mut levels = [0u128; ODD_SKETCH_LEVELS];
-        for (level, chunk) in levels.iter_mut().zip(bytes.chunks_exact(16)) {
-            *level = u128::from_le_bytes(chunk.try_into().expect("16 bytes"));
+        const LEVEL_BYTES: usize = ODD_SKETCH_WORDS * 8;
+        let bytes = base64_decode(text).filter(|b| b.len() == ODD_SKETCH_LEVELS * LEVEL_BYTES).ok_or_else(|| {
+            ReconcileError(format!("parity is not base64 of {ODD_SKETCH_LEVELS} levels of {LEVEL_BYTES} bytes"))
+        })?;
+        let mut levels = [[0u64; ODD_SKETCH_WORDS]; ODD_SKETCH_LEVELS];
+        for (word, chunk) in levels.iter_mut().flatten().zip(bytes.chunks_exact(8)) {
+            *word = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
         }
         Ok(OddSketch(levels))
     }
 
     /// Estimated size of the symmetric difference between the two sketched
     /// sets. With `k` sampled values a bit is set with probability
-    /// `(1 - q^k) / 2`, `q = 1 - 2/s`; each level's count of set bits is
-    /// inverted by bisection on `k`, and the level whose count is nearest to
-    /// 30% of its bits wins (most informative; above 36% a level may just be
-    /// saturated: a saturated level shows 50% ± 4.4%). Only
+    /// `(1 - q^k) / 2`, `q = 1 - 2/s`, so a level's count of set bits is
+    /// inverted by bisection on `k` and scaled by the level's sampling rate.
+    ///
+    /// Which level: a saturated level shows 50% ± 3.1% of its bits set, and
+    /// could dip low enough to look informative, so levels are read
+    /// from the sparsest one up. The first with at least
+    /// [`ODD_SKETCH_MIN_ONES`] bits set sees a few dozen values at most and
+    /// cannot be saturated; the next denser level refines it when it is
+    /// not saturated either and agrees within a factor of two. Only
     /// correctly rounded float operations are used (`q^k` by squaring), so
     /// native and wasm agree to the bit. Saturated everywhere: `MAX_SYMBOLS`.
     fn difference_estimate(&self, other: &OddSketch) -> u64 {
-        let s = f64::from(ODD_SKETCH_BITS);
-        let q = 1.0 - 2.0 / s;
-        let expected_ones = |k: u64| s / 2.0 * (1.0 - pow_by_squaring(q, k));
-        let best = self
+        let ones: Vec<u32> = self
             .0
             .iter()
             .zip(&other.0)
-            .map(|(a, b)| (a ^ b).count_ones())
-            .enumerate()
-            .filter(|&(_, ones)| ones * 100 <= ODD_SKETCH_BITS * 36)
-            .min_by_key(|&(_, ones)| (ones * 100).abs_diff(ODD_SKETCH_BITS * 30));
-        let Some((level, ones)) = best else { return MAX_SYMBOLS };
-        // Smallest k whose expected count reaches the observed one.
-        let (mut lo, mut hi) = (0u64, 1u64 << 20);
-        while lo < hi {
-            let mid = (lo + hi) / 2;
-            if expected_ones(mid) < f64::from(ones) {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
+            .map(|(a, b)| a.iter().zip(b).map(|(x, y)| (x ^ y).count_ones()).sum())
+            .collect();
+        let estimate = |level: usize| sampled_values(ones[level]) << (2 * level);
+        let Some(sparse) = (0..ODD_SKETCH_LEVELS).rev().find(|&j| ones[j] >= ODD_SKETCH_MIN_ONES) else {
+            // Too few differences to reach the threshold anywhere: level 0 counts them all.
+            return sampled_values(ones[0]);
+        };
+        if sparse == ODD_SKETCH_LEVELS - 1 && ones[sparse] * 100 > ODD_SKETCH_BITS * 36 {
+            return MAX_SYMBOLS;
         }
-        (lo << (2 * level)).min(MAX_SYMBOLS)
+        let coarse = estimate(sparse);
+        let refined = sparse.checked_sub(1).filter(|&j| ones[j] * 100 <= ODD_SKETCH_BITS * 36).map(estimate);
+        match refined {
+            Some(fine) if fine <= 2 * coarse && coarse <= 2 * fine => fine,
+            _ => coarse,
+        }
+        .min(MAX_SYMBOLS)
     }
+}
+
+/// Bits a level must have set before its count is trusted (below this,
+/// a handful of sampled values makes the estimate too noisy).
+const ODD_SKETCH_MIN_ONES: u32 = 24;
+
+/// The number of values `k` an odd-sketch level most plausibly sampled, given
+/// its count of set bits: the smallest `k` whose expected count reaches it.
+fn sampled_values(ones: u32) -> u64 {
+    let s = f64::from(ODD_SKETCH_BITS);
+    let q = 1.0 - 2.0 / s;
+    let expected_ones = |k: u64| s / 2.0 * (1.0 - pow_by_squaring(q, k));
+    let (mut lo, mut hi) = (0u64, 1u64 << 20);
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if expected_ones(mid) < f64::from(ones) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
 }
 
 /// `base^exponent` with multiplications only.
