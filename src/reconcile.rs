@@ -27,7 +27,11 @@
 //! `d`: the responder sizes the first batch from what it learns for free
 //! (the count difference, a lower bound of `d` and exactly `d` in the common
 //! "a node missed some broadcasts" case) and only extends it when decoding
-//! fails. Three adaptations to this setting:
+//! fails. Range fingerprints were the other serious option (the set already
+//! has O(log n) range fingerprints), but at 16 bytes per fingerprint and one
+//! round trip per level they cost more bytes *and* more rounds than ~1.45·d
+//! symbols of 12 bytes for every `d` this protocol should handle; listing a
+//! whole range is kept, as the fallback. Four adaptations to this setting:
 //!
 //! * **Key = value, no count field.** A coded symbol is `(xor of values,
 //!   xor of 32-bit checksums)`: 12 bytes. The usual per-cell count exists to
@@ -39,6 +43,13 @@
 //!   own one and the decoded difference and compares it with the peer's
 //!   digest (a collision-resistant LtHash); a mismatch just counts as
 //!   "not decoded yet". A pure cell must also be one its value maps to.
+//! * **Difference size estimated in round one.** When the counts say little
+//!   (values missing on both sides), the first batch carries an odd sketch
+//!   (160 bytes: five 256-bit parity arrays sampling 1, 1/4, ... 1/256 of the
+//!   values). Xored with the decoder's own, it estimates `d` to about ±20%,
+//!   so the second request is sized from `d` instead of doubling blindly
+//!   (which costs log₂(d) round trips), and hopeless cases (disjoint sets)
+//!   go straight to the fallback.
 //! * **Bounded, then plain.** The symbols a decoder may request are capped at
 //!   [`SYMBOL_BUDGET_PERCENT`] of the bytes of a full-state transfer; beyond
 //!   that (disjoint sets, long partitions) a side lists its whole set in
@@ -62,9 +73,17 @@
 //! ```
 //!
 //! A `summary` is base64 of `varint(count) ‖ 16-byte digest prefix`, so an
-//! in-sync check is a single line of about 110 bytes. Symbol batches are
-//! base64 (12 bytes → 16 characters per symbol). Listings stay plain JSON
-//! lists: they are the fallback, and readable.
+//! in-sync check is a single line of about 117 bytes. Symbol batches are
+//! base64 (12 bytes → 16 characters per symbol). Value lists (listings and
+//! decoded differences) are base64 of delta varints: 1.3 characters per dense
+//! id instead of 7 for `12345, `, about 10 instead of 21 for random i64s, so
+//! even the fallback beats the seed's whole-set exchange (0.18× for two
+//! disjoint dense sets of 100k).
+//!
+//! Measured (`cargo bench --bench reconcile`, n = 100k per side, whole wire
+//! lines both ways): d = 0: 117 B, one message; d = 1: 742 B; d = 10:
+//! 1.1–1.8 KB in 2–4 round trips; d = 1000: 27–37 KB; disjoint: 0.18× (dense)
+//! and 0.44× (random i64) of the full-state exchange.
 //!
 //! The responder keeps no state at all (symbols of any window are recomputed
 //! from its set: O(n log m)); the decoder keeps one [`Session`] per peer
