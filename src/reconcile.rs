@@ -140,7 +140,7 @@ pub enum ReconcileMessage {
     #[serde(rename = "reconcile_more")]
     More { start: u64, end: u64 },
     /// All of the sender's values in `[lo, hi)` (`hi` absent = no upper
-    /// bound), as a [`PackedValues`] string.
+    /// bound), as a packed list (base64 of delta varints, see `pack_values`).
     #[serde(rename = "reconcile_range")]
     Range {
         lo: i64,
@@ -148,7 +148,7 @@ pub enum ReconcileMessage {
         hi: Option<i64>,
         values: String,
     },
-    /// Values the receiver lacks, as a [`PackedValues`] string.
+    /// Values the receiver lacks, as a packed list (base64 of delta varints, see `pack_values`).
     #[serde(rename = "reconcile_values")]
     Values { values: String },
 }
