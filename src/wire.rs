@@ -87,12 +87,49 @@ pub enum Payload {
         code: u32,
         text: String,
     },
-    // Node-to-node anti-entropy types follow here; list each in KNOWN_TYPES.
+    // Node-to-node types (see `gossip`); each is listed in KNOWN_TYPES.
+    /// Follower to hub: new values (empty: a keepalive).
+    Push {
+        values: Vec<i64>,
+    },
+    /// Hub to follower: values new since the last flush, numbered per
+    /// follower, with the hub's short digest after them (empty values: a
+    /// heartbeat).
+    Flush {
+        seq: u64,
+        values: Vec<i64>,
+        digest: String,
+    },
+    /// Repair after a digest mismatch, seed style: the whole set...
+    SyncFull {
+        values: Vec<i64>,
+    },
+    /// ...answered with the whole set.
+    SyncFullOk {
+        values: Vec<i64>,
+    },
+    /// Full-state protocol: the whole set, every round.
+    FullState {
+        values: Vec<i64>,
+    },
 }
 
 /// Every `type` a node accepts as a request: anything else is answered with
 /// error 10, these with error 12 when their fields are wrong.
-pub const KNOWN_TYPES: &[&str] = &["init", "topology", "broadcast", "read", "digest", "digest_sync", "stats"];
+pub const KNOWN_TYPES: &[&str] = &[
+    "init",
+    "topology",
+    "broadcast",
+    "read",
+    "digest",
+    "digest_sync",
+    "stats",
+    "push",
+    "flush",
+    "sync_full",
+    "sync_full_ok",
+    "full_state",
+];
 
 impl Payload {
     /// What this message is, for accounting and visualisation.
@@ -100,6 +137,9 @@ impl Payload {
         use crate::gossip::MessageKind;
         match self {
             Payload::DigestSyncOk { matched: true, .. } => MessageKind::DigestMatch,
+            Payload::Push { values } | Payload::Flush { values, .. } if values.is_empty() => MessageKind::Digest,
+            Payload::Push { .. } | Payload::Flush { .. } => MessageKind::Push,
+            Payload::SyncFull { .. } | Payload::SyncFullOk { .. } | Payload::FullState { .. } => MessageKind::FullState,
             _ => MessageKind::Client,
         }
     }
@@ -122,6 +162,11 @@ impl Payload {
             Payload::Stats => "stats",
             Payload::StatsOk(_) => "stats_ok",
             Payload::Error { .. } => "error",
+            Payload::Push { .. } => "push",
+            Payload::Flush { .. } => "flush",
+            Payload::SyncFull { .. } => "sync_full",
+            Payload::SyncFullOk { .. } => "sync_full_ok",
+            Payload::FullState { .. } => "full_state",
         }
     }
 
