@@ -92,9 +92,9 @@ impl Default for NodeConfig {
             heartbeat_interval_ms: 1000,
             hub_timeout_ms: 2500,
             suspect_ms: 5000,
-            retransmit_ms: 1000,
-            gap_timeout_ms: 500,
-            repair_timeout_ms: 1000,
+            retransmit_ms: 700,
+            gap_timeout_ms: 150,
+            repair_timeout_ms: 500,
             full_state_interval_ms: 300,
         }
     }
