@@ -96,6 +96,17 @@ impl Node {
         &self.suggested_topology
     }
 
+    /// The hub this node pushes to and checks itself against (`None` for the
+    /// primary, before `init`, or for a node cut off from every hub).
+    pub fn upstream(&self) -> Option<&str> {
+        self.gossip.upstream.as_deref()
+    }
+
+    /// The nodes this node flushes to as their hub.
+    pub fn followers(&self) -> Vec<&str> {
+        self.gossip.followers.keys().map(String::as_str).collect()
+    }
+
     /// The messages this node holds.
     pub fn set(&self) -> &MessageSet {
         &self.set
