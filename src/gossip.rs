@@ -59,6 +59,9 @@ pub struct NodeConfig {
     /// Hub flush interval per follower: a flush costs one message per
     /// follower, so bigger clusters batch longer (up to the maximum above).
     pub flush_interval_per_follower_ms: u64,
+    /// Flush at once when this many values per follower are pending: under
+    /// heavy load flushes come sooner, at the same cost per value.
+    pub flush_values_per_follower: usize,
     /// Flush at once when this many values are pending (bounds message size).
     pub flush_batch_max_values: usize,
     /// Minimum gap between two pushes to the hub: bursts get batched, lone
@@ -87,6 +90,7 @@ impl Default for NodeConfig {
             rng_seed: 0,
             flush_interval_max_ms: 300,
             flush_interval_per_follower_ms: 12,
+            flush_values_per_follower: 1,
             flush_batch_max_values: 4096,
             push_gap_ms: 20,
             heartbeat_interval_ms: 1000,
@@ -143,7 +147,8 @@ pub(crate) struct GossipState {
     pub seqs_ahead: BTreeSet<u64>,
     pub latest_upstream_digest: Option<(u64, String)>,
     pub gap_since_ms: Option<u64>,
-    /// Values pushed upstream and not yet echoed back, with push times.
+    /// Values queued or pushed upstream and not yet echoed back, with the
+    /// time they were (re)queued.
     pub unconfirmed: BTreeMap<i64, u64>,
     /// Push order of `unconfirmed` (entries may be stale; checked on use).
     pub unconfirmed_queue: VecDeque<(u64, i64)>,
@@ -202,19 +207,34 @@ impl Node {
     fn spread(&mut self, now_ms: u64, new: &[i64], from: Option<&str>) {
         if !self.gossip.followers.is_empty() {
             self.gossip.flush_pending.extend(new.iter().copied());
-            if self.gossip.flush_pending.len() >= self.config.flush_batch_max_values {
+            let enough_values = (self.gossip.followers.len() * self.config.flush_values_per_follower)
+                .clamp(1, self.config.flush_batch_max_values);
+            if self.gossip.flush_pending.len() >= enough_values {
                 self.flush(now_ms);
             } else if self.gossip.flush_due_ms.is_none() {
                 self.gossip.flush_due_ms = Some(now_ms + self.flush_interval_ms());
             }
         }
-        let g = &mut self.gossip;
-        if g.upstream.is_some() && g.upstream.as_deref() != from {
-            g.push_pending.extend(new.iter().copied());
-            if g.push_due_ms.is_none() {
-                let earliest = g.last_push_ms.map_or(now_ms, |t| t + self.config.push_gap_ms);
-                g.push_due_ms = Some(earliest.max(now_ms));
+        if self.gossip.upstream.is_some() && self.gossip.upstream.as_deref() != from {
+            for &v in new {
+                self.queue_for_upstream(now_ms, v);
             }
+        }
+    }
+
+    /// Queues `v` for the next push. From this moment until the hub echoes
+    /// it, `v` counts as in flight: the follower's digest check leaves it
+    /// out, so a value waiting for its push cannot look like a divergence.
+    fn queue_for_upstream(&mut self, now_ms: u64, v: i64) {
+        let g = &mut self.gossip;
+        if g.unconfirmed.insert(v, now_ms).is_none() {
+            g.unconfirmed_fingerprint.add(&Fingerprint::of_value(v));
+        }
+        g.unconfirmed_queue.push_back((now_ms, v));
+        g.push_pending.insert(v);
+        if g.push_due_ms.is_none() {
+            let earliest = g.last_push_ms.map_or(now_ms, |t| t + self.config.push_gap_ms);
+            g.push_due_ms = Some(earliest.max(now_ms));
         }
     }
 
@@ -255,12 +275,6 @@ impl Node {
             return;
         };
         let values: Vec<i64> = std::mem::take(&mut g.push_pending).into_iter().collect();
-        for &v in &values {
-            if g.unconfirmed.insert(v, now_ms).is_none() {
-                g.unconfirmed_fingerprint.add(&Fingerprint::of_value(v));
-            }
-            g.unconfirmed_queue.push_back((now_ms, v));
-        }
         g.last_push_ms = Some(now_ms);
         g.last_sent_upstream_ms = now_ms;
         self.send_peer(upstream, Payload::Push { values }, None);
@@ -375,11 +389,11 @@ impl Node {
         g.gap_since_ms = None;
         g.repair_until_ms = None;
         // Whatever the old hub had not echoed goes to the new one.
-        let in_flight: Vec<i64> = std::mem::take(&mut g.unconfirmed).into_keys().collect();
-        g.unconfirmed_queue.clear();
-        g.unconfirmed_fingerprint = Fingerprint::EMPTY;
-        if g.upstream.is_some() {
-            g.push_pending.extend(in_flight);
+        let in_flight: Vec<i64> = g.unconfirmed.keys().copied().collect();
+        if self.gossip.upstream.is_some() {
+            for v in in_flight {
+                self.queue_for_upstream(now_ms, v);
+            }
             if self.config.protocol == Protocol::FullState {
                 self.send_full_state_upstream();
             } else {
@@ -499,17 +513,14 @@ impl Node {
 
     /// Values pushed long ago and never echoed were probably lost: push again.
     fn requeue_unconfirmed(&mut self, now_ms: u64) {
-        let g = &mut self.gossip;
-        while let Some(&(pushed_ms, v)) = g.unconfirmed_queue.front() {
+        while let Some(&(pushed_ms, v)) = self.gossip.unconfirmed_queue.front() {
             if pushed_ms + self.config.retransmit_ms > now_ms {
                 break;
             }
+            let g = &mut self.gossip;
             g.unconfirmed_queue.pop_front();
             if g.unconfirmed.get(&v) == Some(&pushed_ms) {
-                g.unconfirmed.remove(&v);
-                g.unconfirmed_fingerprint.sub(&Fingerprint::of_value(v));
-                g.push_pending.insert(v);
-                g.push_due_ms.get_or_insert(now_ms);
+                self.queue_for_upstream(now_ms, v);
             }
         }
     }
