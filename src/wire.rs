@@ -185,10 +185,19 @@ struct BodyHead<'a> {
 
 /// Decodes one line (without its newline).
 pub fn decode(line: &[u8]) -> Decoded {
+    // serde reads a struct from a JSON array too (fields by position), so
+    // `["c1", "n1", {...}]` or a body `["broadcast", 2]` would be served:
+    // only objects are messages.
+    if line.trim_ascii_start().first() != Some(&b'{') {
+        return Decoded::Unanswerable("not a Maelstrom message (not a JSON object)".into());
+    }
     let raw: RawEnvelope = match serde_json::from_slice(line) {
         Ok(raw) => raw,
         Err(e) => return Decoded::Unanswerable(format!("not a Maelstrom message ({e})")),
     };
+    if !raw.body.get().starts_with('{') {
+        return Decoded::Unanswerable("body is not a JSON object".into());
+    }
     let head: BodyHead = match serde_json::from_str(raw.body.get()) {
         Ok(head) => head,
         Err(e) => return Decoded::Unanswerable(format!("body is not a JSON object ({e})")),
