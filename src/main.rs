@@ -1,6 +1,7 @@
 //! The native binary: with no arguments, a Maelstrom node on stdin/stdout;
 //! with a subcommand, a command-line tool over the same core.
 
+mod cli;
 mod maelstrom;
 
 use std::process::ExitCode;
@@ -9,6 +10,5 @@ fn main() -> ExitCode {
     if std::env::args_os().len() <= 1 {
         return maelstrom::run();
     }
-    eprintln!("usage: anti-entropy   (no arguments: run as a Maelstrom node on stdin/stdout)");
-    ExitCode::from(2)
+    cli::run()
 }
