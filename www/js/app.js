@@ -111,16 +111,17 @@ function broadcastTo(node) {
   setStatus(`Broadcast value ${state.values[state.nextAction - 1]} to n${node} at ${state.lanes[0].nowMs} ms.`);
 }
 
+// Cutting a node off isolates it alone (isolation only ever adds cuts), so
+// reconnecting one node means healing and isolating the others again.
 function cutOff(node) {
   const cut = state.views[0].cut;
   if (cut.has(node)) {
-    // Healing is cluster-wide, so re-isolate the others that stay cut off.
     const rest = [...cut].filter((n) => n !== node);
     act({ op: 'h' });
-    if (rest.length > 0) act({ op: 'i', nodes: rest });
+    for (const other of rest) act({ op: 'i', nodes: [other] });
     setStatus(`n${node} reconnected.`);
   } else {
-    act({ op: 'i', nodes: [...cut, node].sort((a, b) => a - b) });
+    act({ op: 'i', nodes: [node] });
     setStatus(`n${node} cut off from the cluster.`);
   }
 }

@@ -26,9 +26,10 @@ export function layout(canvas, nodeCount) {
   const h = canvas.height / dpr;
   const cx = w / 2;
   const cy = h / 2;
-  const ring = Math.min(w, h) / 2 - 28;
-  // Node radius: as large as the circumference allows, within readable bounds.
-  const r = Math.max(5, Math.min(18, (Math.PI * ring) / nodeCount * 0.55));
+  // Node radius: as large as the circumference allows, within readable
+  // bounds; the margin leaves room for the labels outside the ring.
+  const r = Math.max(4, Math.min(18, (Math.PI * Math.min(w, h)) / 2 / nodeCount * 0.5));
+  const ring = Math.min(w, h) / 2 - r - 22;
   const points = [];
   for (let i = 0; i < nodeCount; i++) {
     const a = -Math.PI / 2 + (2 * Math.PI * i) / nodeCount;
@@ -187,7 +188,7 @@ function drawNodes(ctx, g, lane, view) {
       ctx.fillText(String(count), p.x, p.y);
     }
     if (lane.nodeCount <= 32 || view.selected === i) {
-      const out = 1 + (g.r + 12) / g.ring;
+      const out = 1 + (g.r + 11) / g.ring;
       ctx.fillStyle = '#333';
       ctx.fillText(`n${i}`, g.cx + (p.x - g.cx) * out, g.cy + (p.y - g.cy) * out);
     }
@@ -203,11 +204,11 @@ function drawBursts(ctx, g, view) {
     const p = g.points[b.node];
     if (!p) continue;
     ctx.globalAlpha = 1 - t;
-    ctx.lineWidth = 2;
+    ctx.lineWidth = 1.5;
     ctx.beginPath();
-    ctx.arc(p.x, p.y, g.r + 4 + t * 14, 0, 2 * Math.PI);
+    ctx.arc(p.x, p.y, g.r + 2 + t * Math.max(4, g.r * 0.8), 0, 2 * Math.PI);
     ctx.stroke();
-    drawGlyph(ctx, 'check', p.x + g.r * 0.9, p.y - g.r * 0.9, 5);
+    drawGlyph(ctx, 'check', p.x + g.r * 0.9, p.y - g.r * 0.9, Math.max(3, g.r * 0.4));
   }
   ctx.globalAlpha = 1;
 }
