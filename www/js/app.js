@@ -45,7 +45,7 @@ function setStatus(text) {
 
 // Partition state as the page draws it, derived from the applied actions.
 function freshView() {
-  return { cut: new Set(), split: false, selected: null, bursts: [], realNowMs: 0 };
+  return { cut: new Set(), split: false, selected: null, bursts: [], realNowMs: 0, previousDisplayMs: 0 };
 }
 
 function applyToView(view, action) {
@@ -69,6 +69,7 @@ function rebuild(untilMs = 0) {
   state.displayMs = 0;
   if (state.selected !== null && state.selected >= s.nodes) state.selected = null;
   advanceDisplay(untilMs);
+  state.views.forEach((view) => { view.previousDisplayMs = state.displayMs; });
   syncControls();
   updateUrl();
   refreshDom(true);

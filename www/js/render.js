@@ -83,6 +83,7 @@ export function drawLane(canvas, lane, displayMs, view) {
   drawMessages(ctx, g, lane, displayMs, view);
   drawNodes(ctx, g, lane, view);
   drawBursts(ctx, g, view);
+  view.previousDisplayMs = displayMs;
   return g;
 }
 
@@ -94,7 +95,8 @@ function drawMessages(ctx, g, lane, displayMs, view) {
     const duration = Math.max(1, m.deliver_ms - m.send_ms);
     const progress = (displayMs - m.send_ms) / duration;
     if (!m.dropped && progress >= 1) {
-      if (m.kind === 'digest_match' && !m.burst) {
+      // Burst only for deliveries this frame crossed, not ones replayed in a jump.
+      if (m.kind === 'digest_match' && !m.burst && m.deliver_ms > view.previousDisplayMs) {
         m.burst = true;
         view.bursts.push({ node: m.to, startedMs: view.realNowMs });
       }
