@@ -177,3 +177,20 @@ test('narrow screen and 64 nodes: layout fits, frame rate measured', { timeout: 
   assert.ok(fps > 0 && stepMs >= 0);
   assert.deepEqual(errors, []);
 });
+
+test('the timeline rewinds by replaying: same moment, same counters', { timeout: 60000 }, async () => {
+  const { page, errors } = await openPage(browser.context, `${server.url}?n=9&seed=21&p=difference&loss=0.05`);
+  await setSpeed(page, 10);
+  await broadcastTo(page, 4, 6);
+  await runFor(page, 1500);
+  const clock = await counter(page, 'clock');
+  const at = await counters(page);
+  await runFor(page, 1500);
+  const timeline = page.getByTestId('timeline');
+  await timeline.fill('0');
+  await waitFor(() => counter(page, 'clock'), (t) => t === 0, 5000, 'rewind to 0');
+  await timeline.fill(String(clock));
+  await waitFor(() => counter(page, 'clock'), (t) => t === clock, 5000, `seek to ${clock}`);
+  assert.deepEqual(await counters(page), at);
+  assert.deepEqual(errors, []);
+});

@@ -37,6 +37,10 @@ const state = {
   frames: 0,
   framesSinceRefresh: 0,
   stepCostSinceRefresh: 0,
+  reachedMs: 0,
+  seeking: false,
+  pendingSeekMs: null,
+  marksHtml: '',
 };
 
 function setStatus(text) {
@@ -216,7 +220,10 @@ function refreshDom(force) {
   } else {
     setText('race-verdict', '');
   }
-  if (force) refreshInspector();
+  if (force) {
+    refreshInspector();
+    refreshLegendCounts();
+  }
 }
 
 function setLaneSummary(k, text) {
@@ -255,7 +262,12 @@ function frame(realNowMs) {
   const gap = state.lastRealMs === null ? 0 : Math.min(MAX_FRAME_GAP_MS, realNowMs - state.lastRealMs);
   state.lastRealMs = realNowMs;
   const before = state.lanes.reduce((sum, lane) => sum + lane.stepCostMs, 0);
-  if (state.playing) advanceDisplay(state.displayMs + gap * state.speed);
+  if (state.pendingSeekMs !== null) {
+    seek(state.pendingSeekMs);
+    state.pendingSeekMs = null;
+  } else if (state.playing) {
+    advanceDisplay(state.displayMs + gap * state.speed);
+  }
   state.stepCostSinceRefresh += state.lanes.reduce((sum, lane) => sum + lane.stepCostMs, 0) - before;
   const cs = canvases();
   state.lanes.forEach((lane, k) => {
@@ -267,6 +279,7 @@ function frame(realNowMs) {
   });
   drawChart($('chart'), chartSeries(state.lanes[0], state.lanes[1]));
   refreshDom(false);
+  refreshTimeline();
   state.frames += 1;
   state.framesSinceRefresh += 1;
   const sinceRefresh = realNowMs - state.lastSlowRefreshMs;
@@ -277,6 +290,7 @@ function frame(realNowMs) {
     state.stepCostSinceRefresh = 0;
     state.lastSlowRefreshMs = realNowMs;
     if (state.selected !== null) refreshInspector();
+    refreshLegendCounts();
     if (state.playing && $('share-at-now').checked) updateUrl();
   }
   requestAnimationFrame(frame);
@@ -284,6 +298,7 @@ function frame(realNowMs) {
 
 function readScenarioControl(mutate) {
   mutate(state.scenario);
+  state.reachedMs = 0;
   rebuild(0);
 }
 
@@ -294,10 +309,18 @@ function bindControls() {
     advanceDisplay(Math.floor(state.displayMs) + STEP_MS);
     refreshDom(true);
   });
+  // Seeks run in the next animation frame, so a fast drag replays once per frame.
+  $('timeline').addEventListener('input', (e) => {
+    state.seeking = true;
+    setPlaying(false);
+    state.pendingSeekMs = Number(e.target.value);
+  });
+  $('timeline').addEventListener('change', () => { state.seeking = false; });
   $('speed').addEventListener('change', (e) => { state.speed = Number(e.target.value); });
   $('restart').addEventListener('click', () => { rebuild(0); setStatus('Replaying the scenario from the start.'); });
   $('reset').addEventListener('click', () => {
     state.scenario.actions = [];
+    state.reachedMs = 0;
     setPlaying(false);
     rebuild(0);
     setStatus('Reset: no actions, time 0.');
@@ -381,9 +404,43 @@ function bindControls() {
 function renderLegend() {
   $('legend').innerHTML = Object.entries(KINDS)
     .filter(([kind]) => kind !== 'client')
-    .map(([kind, style]) => `<li>${legendSvg(kind)} ${style.label}</li>`)
+    .map(([kind, style]) => `<li>${legendSvg(kind)} ${style.label} <span class="kind-count" data-kind="${kind}"></span></li>`)
     .join('') + '<li><svg width="16" height="16" viewBox="0 0 16 16" aria-hidden="true"><path d="M3 3 L13 13 M13 3 L3 13" stroke="#D55E00" stroke-width="2"/></svg> lost message (fades out)</li>'
     + '<li><svg width="16" height="16" viewBox="0 0 16 16" aria-hidden="true"><circle cx="8" cy="8" r="6" fill="none" stroke="#D55E00" stroke-width="2" stroke-dasharray="3 2"/></svg> node cut off</li>';
+}
+
+function refreshLegendCounts() {
+  const totals = state.lanes[0].kindTotals;
+  document.querySelectorAll('.kind-count').forEach((el) => {
+    const t = totals[el.dataset.kind];
+    const text = t ? `× ${t.count} · ${formatBytes(t.bytes)}` : '';
+    if (el.textContent !== text) el.textContent = text;
+  });
+}
+
+// The timeline spans everything reached so far and every scheduled action.
+function refreshTimeline() {
+  const actions = state.scenario.actions;
+  const lastAction = actions.length > 0 ? actions[actions.length - 1].at : 0;
+  state.reachedMs = Math.max(state.reachedMs, Math.floor(state.displayMs));
+  const max = Math.max(2000, state.reachedMs, lastAction);
+  const slider = $('timeline');
+  if (slider.max !== String(max)) slider.max = String(max);
+  if (document.activeElement !== slider || !state.seeking) slider.value = String(Math.floor(state.displayMs));
+  slider.setAttribute('aria-valuetext', `${Math.floor(state.displayMs)} ms of ${max}`);
+  const marks = actions.map((a) => `<span class="${a.op}" style="left: calc(${(100 * a.at) / max}% - 1px)"></span>`).join('');
+  if (state.marksHtml !== marks) {
+    state.marksHtml = marks;
+    $('timeline-marks').innerHTML = marks;
+  }
+}
+
+// Moves to `tMs`: forward by running on, backward by replaying from the seed.
+function seek(tMs) {
+  if (tMs >= state.displayMs) advanceDisplay(tMs);
+  else rebuild(tMs);
+  updateUrl();
+  refreshDom(true);
 }
 
 async function main() {

@@ -27,6 +27,8 @@ export class Lane {
     this.nowMs = 0;
     this.samples = [{ t: 0, sent: 0, full: 0 }];
     this.stepCostMs = 0;
+    // Messages and bytes per kind, for the legend.
+    this.kindTotals = {};
   }
 
   // Runs the simulator to `tMs` and collects the frame it returns.
@@ -36,7 +38,12 @@ export class Lane {
     const frame = this.sim.advance(tMs);
     this.stepCostMs += performance.now() - started;
     this.nowMs = frame.now_ms;
-    for (const m of frame.messages) this.flights.push(m);
+    for (const m of frame.messages) {
+      this.flights.push(m);
+      const tally = (this.kindTotals[m.kind] ??= { count: 0, bytes: 0 });
+      tally.count += 1;
+      tally.bytes += m.bytes;
+    }
     if (this.flights.length > MAX_FLIGHTS) this.flights.splice(0, this.flights.length - MAX_FLIGHTS);
     this.counts = frame.counts;
     this.totals = frame.totals;
