@@ -8,7 +8,9 @@
 pub mod fingerprint;
 pub mod gossip;
 pub mod node;
+pub mod rng;
 pub mod set;
+pub mod sim;
 pub mod wire;
 
 pub use fingerprint::{Fingerprint, SetDigest};
