@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 
 use crate::gossip::{MessageKind, Protocol};
-use crate::sim::{self, SimConfig, TraceEvent};
+use std::collections::BTreeMap;
+
+use crate::sim::{self, KindTotals, SimConfig, TraceEvent};
 
 /// The largest integer a JS number holds exactly (2^53 - 1).
 const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
@@ -75,6 +77,8 @@ pub struct MessageView {
     pub kind: MessageKind,
     pub bytes: u64,
     pub dropped: bool,
+    /// The network's second copy of the message before it.
+    pub duplicate: bool,
 }
 
 impl From<TraceEvent> for MessageView {
@@ -87,23 +91,44 @@ impl From<TraceEvent> for MessageView {
             kind: event.kind,
             bytes: event.bytes,
             dropped: event.dropped,
+            duplicate: event.duplicate,
         }
     }
 }
 
-/// Cluster-wide counters, summed over every node's own accounting.
+/// Cluster-wide counters, in the page's words.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct TotalsView {
     /// Syncs whose digests matched, so no state moved.
     pub transfers_skipped: u64,
-    /// Anti-entropy bytes actually sent.
+    /// Anti-entropy bytes the nodes actually sent.
     pub bytes_sent: u64,
     /// Bytes a full-state exchange would have sent for the same syncs.
     pub bytes_full_state: u64,
     /// `bytes_full_state - bytes_sent` (negative when digests cost more).
     pub bytes_saved: i64,
-    /// Every message sent between nodes.
+    /// Node-to-node messages sent (lost ones included).
     pub messages_sent: u64,
+    /// Wire bytes of every node-to-node message, pushes included.
+    pub wire_bytes: u64,
+    pub dropped_messages: u64,
+    /// Node-to-node messages and bytes per kind.
+    pub by_kind: BTreeMap<MessageKind, KindTotals>,
+}
+
+impl From<sim::Totals> for TotalsView {
+    fn from(totals: sim::Totals) -> Self {
+        TotalsView {
+            transfers_skipped: totals.skipped,
+            bytes_sent: totals.bytes_sent,
+            bytes_full_state: totals.bytes_full_state,
+            bytes_saved: totals.bytes_saved,
+            messages_sent: totals.server_messages,
+            wire_bytes: totals.server_bytes,
+            dropped_messages: totals.dropped_messages,
+            by_kind: totals.server_by_kind,
+        }
+    }
 }
 
 /// One node as the page draws and inspects it.
@@ -126,22 +151,39 @@ pub struct FrameView {
     pub totals: TotalsView,
     /// Set sizes per node, in node order (the canvas shades nodes by them).
     pub counts: Vec<u64>,
+    /// Partition group per node: nodes with the same number can reach each
+    /// other. Group 0 is node 0's; all zeros when nothing is cut.
+    pub groups: Vec<usize>,
     pub converged: bool,
 }
 
 /// Digest hex digits shown per node.
 const DIGEST_PREFIX_LEN: usize = 12;
 
-/// The simulator's cluster totals in the page's terms.
-pub fn cluster_totals(sim: &sim::Simulation) -> TotalsView {
-    let totals = sim.totals();
-    TotalsView {
-        transfers_skipped: totals.skipped,
-        bytes_sent: totals.bytes_sent,
-        bytes_full_state: totals.bytes_full_state,
-        bytes_saved: totals.bytes_full_state as i64 - totals.bytes_sent as i64,
-        messages_sent: totals.messages_sent,
+/// Connected components of the network's uncut links, numbered in order of
+/// their lowest node, so the page can draw who can still talk to whom
+/// (however the cut was made: one node, random halves, several groups).
+pub fn partition_groups(network: &sim::Network) -> Vec<usize> {
+    let n = network.node_count();
+    let mut groups = vec![usize::MAX; n];
+    let mut next_group = 0;
+    for start in 0..n {
+        if groups[start] != usize::MAX {
+            continue;
+        }
+        groups[start] = next_group;
+        let mut stack = vec![start];
+        while let Some(a) = stack.pop() {
+            for b in 0..n {
+                if groups[b] == usize::MAX && !network.is_cut(a, b) {
+                    groups[b] = next_group;
+                    stack.push(b);
+                }
+            }
+        }
+        next_group += 1;
     }
+    groups
 }
 
 fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
@@ -216,8 +258,9 @@ impl WasmSimulation {
         let frame = FrameView {
             now_ms: self.sim.now_ms(),
             messages: self.sim.drain_trace().into_iter().map(MessageView::from).collect(),
-            totals: cluster_totals(&self.sim),
+            totals: self.sim.totals().into(),
             counts: (0..self.sim.node_count()).map(|i| self.sim.node(i).set().len() as u64).collect(),
+            groups: partition_groups(self.sim.network()),
             converged: self.sim.converged(),
         };
         to_js(&frame)
@@ -240,6 +283,16 @@ impl WasmSimulation {
         Ok(())
     }
 
+    /// Restores every link of `node` (other cuts stay).
+    pub fn reconnect(&mut self, node: usize) -> Result<(), JsError> {
+        self.check_node(node)?;
+        for other in 0..self.sim.node_count() {
+            self.sim.set_link_cut(node, other, false);
+        }
+        Ok(())
+    }
+
+    /// Cuts the cluster into two halves the simulator picks from its seed.
     #[wasm_bindgen(js_name = splitHalves)]
     pub fn split_halves(&mut self) {
         self.sim.split_halves();
@@ -271,7 +324,7 @@ impl WasmSimulation {
     }
 
     pub fn totals(&self) -> Result<JsValue, JsError> {
-        to_js(&cluster_totals(&self.sim))
+        to_js(&TotalsView::from(self.sim.totals()))
     }
 
     pub fn converged(&self) -> bool {

@@ -47,18 +47,9 @@ function setStatus(text) {
   $('status').textContent = text;
 }
 
-// Partition state as the page draws it, derived from the applied actions.
+// What the page draws beyond the simulator's state.
 function freshView() {
-  return { cut: new Set(), split: false, selected: null, bursts: [], realNowMs: 0, previousDisplayMs: 0 };
-}
-
-function applyToView(view, action) {
-  switch (action.op) {
-    case 'i': action.nodes.forEach((n) => view.cut.add(n)); break;
-    case 's': view.split = true; break;
-    case 'h': view.cut.clear(); view.split = false; break;
-    default: break;
-  }
+  return { selected: null, bursts: [], realNowMs: 0, previousDisplayMs: 0 };
 }
 
 // (Re)creates the lanes and replays the scenario up to `untilMs`.
@@ -87,10 +78,9 @@ function advanceDisplay(targetMs) {
   while (state.nextAction < actions.length && actions[state.nextAction].at <= target) {
     const index = state.nextAction;
     const action = actions[index];
-    state.lanes.forEach((lane, k) => {
+    state.lanes.forEach((lane) => {
       lane.advanceTo(action.at);
       lane.apply(action, state.values[index]);
-      applyToView(state.views[k], action);
     });
     state.nextAction += 1;
   }
@@ -116,18 +106,20 @@ function broadcastTo(node) {
   setStatus(`Broadcast value ${state.values[state.nextAction - 1]} to n${node} at ${state.lanes[0].nowMs} ms.`);
 }
 
-// Cutting a node off isolates it alone (isolation only ever adds cuts), so
-// reconnecting one node means healing and isolating the others again.
+function isCutOff(lane, node) {
+  return lane.groups.filter((g) => g === lane.groups[node]).length === 1 && lane.nodeCount > 1;
+}
+
+// A node on its own is reconnected (all its links restored); any other node
+// is cut off alone. The simulator applies the action at its next step, so the
+// page reads the partition back from the following frame.
 function cutOff(node) {
-  const cut = state.views[0].cut;
-  if (cut.has(node)) {
-    const rest = [...cut].filter((n) => n !== node);
-    act({ op: 'h' });
-    for (const other of rest) act({ op: 'i', nodes: [other] });
-    setStatus(`n${node} reconnected.`);
+  if (isCutOff(state.lanes[0], node)) {
+    act({ op: 'r', node });
+    setStatus(`n${node} reconnected: all its links restored.`);
   } else {
     act({ op: 'i', nodes: [node] });
-    setStatus(`n${node} cut off from the cluster.`);
+    setStatus(`n${node} cut off from every other node.`);
   }
 }
 
@@ -240,7 +232,8 @@ function refreshInspector() {
   const rows = state.lanes.map((lane) => {
     const n = lane.node(state.selected);
     const s = n.stats;
-    const cut = state.views[0].cut.has(state.selected) ? ' (cut off)' : '';
+    const groupCount = new Set(lane.groups).size;
+    const cut = isCutOff(lane, state.selected) ? ' (cut off)' : groupCount > 1 ? ` (partition ${lane.groups[state.selected] + 1} of ${groupCount})` : '';
     return `<table><caption>${n.id}${cut} · ${lane.protocol.replace('_', ' ')}</caption><tbody>
       <tr><th scope="row">set size</th><td data-testid="inspect-count">${n.count}</td></tr>
       <tr><th scope="row">digest</th><td><code>${n.digest_prefix}…</code></td></tr>
@@ -337,7 +330,7 @@ function bindControls() {
       s.nodes = n;
       s.actions = s.actions
         .map((a) => (a.op === 'i' ? { ...a, nodes: a.nodes.filter((x) => x < n) } : a))
-        .filter((a) => (a.op === 'b' ? a.node < n : a.op === 'i' ? a.nodes.length > 0 : true));
+        .filter((a) => (a.op === 'b' || a.op === 'r' ? a.node < n : a.op === 'i' ? a.nodes.length > 0 : true));
     });
   });
   $('seed').addEventListener('change', (e) => {
@@ -359,7 +352,7 @@ function bindControls() {
     if (state.selected === null) { setStatus('Pick a node first (click it, or choose it under Node).'); return; }
     cutOff(state.selected);
   });
-  $('partition').addEventListener('click', () => { act({ op: 's' }); setStatus('Split into two halves: nodes n0… and the rest cannot talk.'); });
+  $('partition').addEventListener('click', () => { act({ op: 's' }); setStatus('Split into two halves (picked by the seed): the outer ring cannot talk to the inner one.'); });
   $('heal').addEventListener('click', () => { act({ op: 'h' }); setStatus('Healed: every node can reach every other again.'); });
   document.querySelectorAll('input[name="click-mode"]').forEach((radio) => {
     radio.addEventListener('change', (e) => { state.clickMode = e.target.value; });
@@ -379,7 +372,8 @@ function bindControls() {
   canvases().forEach((canvas) => {
     canvas.addEventListener('click', (e) => {
       const rect = canvas.getBoundingClientRect();
-      const node = hitNode(layout(canvas, state.scenario.nodes), e.clientX - rect.left, e.clientY - rect.top);
+      const lane = state.lanes[canvases().indexOf(canvas)];
+      const node = hitNode(layout(canvas, lane.nodeCount, lane.groups), e.clientX - rect.left, e.clientY - rect.top);
       if (node !== null) clickNode(node);
     });
     canvas.addEventListener('keydown', (e) => {
@@ -410,10 +404,10 @@ function renderLegend() {
 }
 
 function refreshLegendCounts() {
-  const totals = state.lanes[0].kindTotals;
+  const byKind = state.lanes[0].totals.by_kind;
   document.querySelectorAll('.kind-count').forEach((el) => {
-    const t = totals[el.dataset.kind];
-    const text = t ? `× ${t.count} · ${formatBytes(t.bytes)}` : '';
+    const t = byKind[el.dataset.kind];
+    const text = t ? `× ${t.messages} · ${formatBytes(t.bytes)}` : '';
     if (el.textContent !== text) el.textContent = text;
   });
 }

@@ -22,13 +22,13 @@ export class Lane {
     this.nodeCount = scenario.nodes;
     this.flights = [];
     this.counts = new Array(scenario.nodes).fill(0);
-    this.totals = { transfers_skipped: 0, bytes_sent: 0, bytes_full_state: 0, bytes_saved: 0, messages_sent: 0 };
+    this.totals = this.sim.totals();
     this.converged = true;
     this.nowMs = 0;
     this.samples = [{ t: 0, sent: 0, full: 0 }];
     this.stepCostMs = 0;
-    // Messages and bytes per kind, for the legend.
-    this.kindTotals = {};
+    // Partition group per node (all 0: nothing cut).
+    this.groups = new Array(scenario.nodes).fill(0);
   }
 
   // Runs the simulator to `tMs` and collects the frame it returns.
@@ -38,14 +38,10 @@ export class Lane {
     const frame = this.sim.advance(tMs);
     this.stepCostMs += performance.now() - started;
     this.nowMs = frame.now_ms;
-    for (const m of frame.messages) {
-      this.flights.push(m);
-      const tally = (this.kindTotals[m.kind] ??= { count: 0, bytes: 0 });
-      tally.count += 1;
-      tally.bytes += m.bytes;
-    }
+    for (const m of frame.messages) this.flights.push(m);
     if (this.flights.length > MAX_FLIGHTS) this.flights.splice(0, this.flights.length - MAX_FLIGHTS);
     this.counts = frame.counts;
+    this.groups = frame.groups;
     this.totals = frame.totals;
     this.converged = frame.converged;
     // Keep one sample per SAMPLE_EVERY_MS: a frame that comes sooner updates the newest sample.
@@ -60,6 +56,7 @@ export class Lane {
     switch (action.op) {
       case 'b': this.sim.broadcast(action.node, value); break;
       case 'i': this.sim.isolate(Uint32Array.from(action.nodes)); break;
+      case 'r': this.sim.reconnect(action.node); break;
       case 's': this.sim.splitHalves(); break;
       case 'h': this.sim.heal(); break;
       default: throw new Error(`unknown action ${action.op}`);

@@ -20,22 +20,41 @@ export function fitCanvas(canvas) {
   return dpr;
 }
 
-export function layout(canvas, nodeCount) {
+// The partition group most nodes are in (ties: the lowest number); nodes
+// outside it are drawn cut off.
+export function mainGroup(groups) {
+  const sizes = new Map();
+  for (const g of groups) sizes.set(g, (sizes.get(g) ?? 0) + 1);
+  let best = 0;
+  let bestSize = -1;
+  for (const [g, size] of sizes) {
+    if (size > bestSize || (size === bestSize && g < best)) { best = g; bestSize = size; }
+  }
+  return best;
+}
+
+// Node positions on a circle; nodes cut off from the main group sit further
+// out, so a partition is visible as a shape, not only as a colour.
+export function layout(canvas, nodeCount, groups) {
   const dpr = fitCanvas(canvas);
   const w = canvas.width / dpr;
   const h = canvas.height / dpr;
   const cx = w / 2;
   const cy = h / 2;
   // Node radius: as large as the circumference allows, within readable
-  // bounds; the margin leaves room for the labels outside the ring.
+  // bounds; the margin leaves room for the cut-off offset and the labels.
   const r = Math.max(4, Math.min(18, (Math.PI * Math.min(w, h)) / 2 / nodeCount * 0.5));
-  const ring = Math.min(w, h) / 2 - r - 22;
+  const cutOffset = Math.max(10, r);
+  const ring = Math.min(w, h) / 2 - r - cutOffset - 16;
+  const main = mainGroup(groups);
   const points = [];
   for (let i = 0; i < nodeCount; i++) {
     const a = -Math.PI / 2 + (2 * Math.PI * i) / nodeCount;
-    points.push({ x: cx + ring * Math.cos(a), y: cy + ring * Math.sin(a) });
+    const cut = groups[i] !== main;
+    const radius = ring + (cut ? cutOffset : 0);
+    points.push({ x: cx + radius * Math.cos(a), y: cy + radius * Math.sin(a), cut });
   }
-  return { dpr, w, h, cx, cy, ring, r, points };
+  return { dpr, w, h, cx, cy, ring, r, points, cutOffset };
 }
 
 // The node under (x, y) in CSS pixels, or null.
@@ -58,28 +77,13 @@ function mix(a, b, t) {
 
 // Draws `lane` as of virtual time `displayMs`. `view` carries what the page
 // knows beyond the simulator: partition state, selection, bursts.
+// Draws `lane` as of virtual time `displayMs`. `view` carries what the page
+// adds: the selected node and the bursts in progress.
 export function drawLane(canvas, lane, displayMs, view) {
-  const g = layout(canvas, lane.nodeCount);
+  const g = layout(canvas, lane.nodeCount, lane.groups);
   const ctx = canvas.getContext('2d');
   ctx.setTransform(g.dpr, 0, 0, g.dpr, 0, 0);
   ctx.clearRect(0, 0, g.w, g.h);
-
-  if (view.split) {
-    // The halves are nodes [0, n/2) and [n/2, n): a line between them.
-    const n = lane.nodeCount;
-    const half = Math.floor(n / 2);
-    const angle = (k) => -Math.PI / 2 + (2 * Math.PI * (k - 0.5)) / n;
-    ctx.save();
-    ctx.strokeStyle = CUT_COLOR;
-    ctx.setLineDash([8, 6]);
-    ctx.lineWidth = 2;
-    ctx.beginPath();
-    ctx.moveTo(g.cx + (g.ring + 20) * Math.cos(angle(0)), g.cy + (g.ring + 20) * Math.sin(angle(0)));
-    ctx.lineTo(g.cx + (g.ring + 20) * Math.cos(angle(half)), g.cy + (g.ring + 20) * Math.sin(angle(half)));
-    ctx.stroke();
-    ctx.restore();
-  }
-
   drawMessages(ctx, g, lane, displayMs, view);
   drawNodes(ctx, g, lane, view);
   drawBursts(ctx, g, view);
@@ -167,7 +171,7 @@ function drawNodes(ctx, g, lane, view) {
     ctx.arc(p.x, p.y, g.r, 0, 2 * Math.PI);
     ctx.fill();
     ctx.stroke();
-    if (view.cut.has(i)) {
+    if (p.cut) {
       ctx.save();
       ctx.strokeStyle = CUT_COLOR;
       ctx.setLineDash([4, 3]);
@@ -181,7 +185,7 @@ function drawNodes(ctx, g, lane, view) {
       ctx.strokeStyle = SELECT_COLOR;
       ctx.lineWidth = 3;
       ctx.beginPath();
-      ctx.arc(p.x, p.y, g.r + (view.cut.has(i) ? 9 : 4), 0, 2 * Math.PI);
+      ctx.arc(p.x, p.y, g.r + (p.cut ? 9 : 4), 0, 2 * Math.PI);
       ctx.stroke();
     }
     // Labels outside the ring when nodes are small, inside when they fit.
@@ -190,7 +194,8 @@ function drawNodes(ctx, g, lane, view) {
       ctx.fillText(String(count), p.x, p.y);
     }
     if (lane.nodeCount <= 32 || view.selected === i) {
-      const out = 1 + (g.r + 11) / g.ring;
+      const distance = Math.hypot(p.x - g.cx, p.y - g.cy);
+      const out = 1 + (g.r + 11) / distance;
       ctx.fillStyle = '#333';
       ctx.fillText(`n${i}`, g.cx + (p.x - g.cx) * out, g.cy + (p.y - g.cy) * out);
     }

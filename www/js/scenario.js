@@ -10,7 +10,8 @@
 //   a     actions, "_"-separated, each <at_ms><op><args>:
 //           b<node>           client broadcast to <node> (the k-th broadcast carries value k)
 //           i<n1>.<n2>...     cut these nodes off from the rest
-//           s                 split the cluster in two halves
+//           r<node>           restore every link of <node>
+//           s                 split the cluster in two halves (the simulator picks them from the seed)
 //           h                 heal every partition
 //   t     open paused at this virtual time (ms) instead of at 0
 //
@@ -25,11 +26,11 @@ export function defaultScenario() {
   return { nodes: 12, seed: 1, protocol: 'digest', loss: 0, race: null, actions: [], t: null };
 }
 
-const ACTION_PATTERN = /^(\d+)([bish])([\d.]*)$/;
+const ACTION_PATTERN = /^(\d+)([bishr])([\d.]*)$/;
 
 function encodeAction(action) {
   switch (action.op) {
-    case 'b': return `${action.at}b${action.node}`;
+    case 'b': case 'r': return `${action.at}${action.op}${action.node}`;
     case 'i': return `${action.at}i${action.nodes.join('.')}`;
     case 's': case 'h': return `${action.at}${action.op}`;
     default: throw new Error(`unknown action ${JSON.stringify(action)}`);
@@ -48,9 +49,9 @@ function decodeAction(token, nodeCount) {
     const node = Number(text);
     return node < nodeCount ? node : null;
   };
-  if (op === 'b') {
+  if (op === 'b' || op === 'r') {
     const node = nodeIndex(args);
-    return node === null ? `bad broadcast node in "${token}"` : { at, op, node };
+    return node === null ? `bad node in "${token}"` : { at, op, node };
   }
   if (op === 'i') {
     const nodes = args.split('.').map(nodeIndex);
