@@ -139,6 +139,11 @@ pub struct NodeView {
     /// The first 12 hex digits of the set digest: enough to tell sets apart
     /// at a glance, short enough to read.
     pub digest_prefix: String,
+    /// The hub this node pushes to and checks itself against.
+    pub upstream: Option<String>,
+    /// The nodes this node flushes to as their hub.
+    pub followers: Vec<String>,
+    /// Its overlay neighbours: the hub and the followers.
     pub peers: Vec<String>,
     pub stats: crate::node::StatsReport,
 }
@@ -154,6 +159,11 @@ pub struct FrameView {
     /// Partition group per node: nodes with the same number can reach each
     /// other. Group 0 is node 0's; all zeros when nothing is cut.
     pub groups: Vec<usize>,
+    /// Each node's hub in the gossip overlay (`None`: a root).
+    pub upstream: Vec<Option<usize>>,
+    /// Each node's count of skipped transfers (digest matched), so the page
+    /// can mark the node where a check just saved a transfer.
+    pub skipped: Vec<u64>,
     pub converged: bool,
 }
 
@@ -184,6 +194,11 @@ pub fn partition_groups(network: &sim::Network) -> Vec<usize> {
         next_group += 1;
     }
     groups
+}
+
+/// The index of a node named `n<i>` (the simulator's naming).
+fn node_index(name: &str) -> Option<usize> {
+    name.strip_prefix('n')?.parse().ok()
 }
 
 fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsError> {
@@ -255,12 +270,15 @@ impl WasmSimulation {
     /// sent since the last call, totals, per-node set sizes, convergence.
     pub fn advance(&mut self, t_ms: f64) -> Result<JsValue, JsError> {
         self.sim.run_until(whole_number("t_ms", t_ms)?);
+        let node_count = self.sim.node_count();
         let frame = FrameView {
             now_ms: self.sim.now_ms(),
             messages: self.sim.drain_trace().into_iter().map(MessageView::from).collect(),
             totals: self.sim.totals().into(),
-            counts: (0..self.sim.node_count()).map(|i| self.sim.node(i).set().len() as u64).collect(),
+            counts: (0..node_count).map(|i| self.sim.node(i).set().len() as u64).collect(),
             groups: partition_groups(self.sim.network()),
+            upstream: (0..node_count).map(|i| self.sim.node(i).upstream().and_then(node_index)).collect(),
+            skipped: (0..node_count).map(|i| self.sim.node(i).stats().skipped).collect(),
             converged: self.sim.converged(),
         };
         to_js(&frame)
@@ -313,11 +331,15 @@ impl WasmSimulation {
         self.check_node(node)?;
         let n = self.sim.node(node);
         let digest = n.set().digest().to_hex();
+        let upstream = n.upstream().map(str::to_string);
+        let followers: Vec<String> = n.followers().into_iter().map(str::to_string).collect();
         let view = NodeView {
             id: n.id().to_string(),
             count: n.set().len() as u64,
             digest_prefix: digest[..DIGEST_PREFIX_LEN].to_string(),
-            peers: n.node_ids().iter().filter(|id| id.as_str() != n.id()).cloned().collect(),
+            peers: upstream.iter().chain(&followers).cloned().collect(),
+            upstream,
+            followers,
             stats: n.stats(),
         };
         to_js(&view)

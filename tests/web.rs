@@ -46,6 +46,8 @@ struct NodeView {
     id: String,
     count: u64,
     digest_prefix: String,
+    upstream: Option<String>,
+    followers: Vec<String>,
     peers: Vec<String>,
 }
 
@@ -99,12 +101,20 @@ fn a_broadcast_reaches_every_node() {
     let frame = advance(&mut sim, 10_000);
     assert_eq!(frame.counts, vec![1; 7]);
     assert!(frame.converged);
-    for i in 0..7 {
-        let node: NodeView = serde_wasm_bindgen::from_value(sim.node(i).map_err(JsValue::from).unwrap()).unwrap();
+    let nodes: Vec<NodeView> = (0..7)
+        .map(|i| serde_wasm_bindgen::from_value(sim.node(i).map_err(JsValue::from).unwrap()).unwrap())
+        .collect();
+    for (i, node) in nodes.iter().enumerate() {
         assert_eq!(node.id, format!("n{i}"));
         assert_eq!(node.count, 1);
-        assert_eq!(node.peers.len(), 6, "peers are the other nodes");
-        assert_eq!(node.digest_prefix.len(), 12);
+        assert_eq!(node.digest_prefix, nodes[0].digest_prefix, "equal sets, equal digests");
+        assert!(!node.peers.is_empty(), "{} has overlay neighbours", node.id);
+        // The overlay as the inspector shows it is consistent: a node's hub
+        // counts it among its followers.
+        if let Some(hub) = &node.upstream {
+            let hub_index: usize = hub[1..].parse().unwrap();
+            assert!(nodes[hub_index].followers.contains(&node.id), "{hub} flushes to {}", node.id);
+        }
     }
 }
 

@@ -49,7 +49,7 @@ function setStatus(text) {
 
 // What the page draws beyond the simulator's state.
 function freshView() {
-  return { selected: null, bursts: [], realNowMs: 0, previousDisplayMs: 0 };
+  return { selected: null, bursts: [], realNowMs: 0 };
 }
 
 // (Re)creates the lanes and replays the scenario up to `untilMs`.
@@ -64,7 +64,8 @@ function rebuild(untilMs = 0) {
   state.displayMs = 0;
   if (state.selected !== null && state.selected >= s.nodes) state.selected = null;
   advanceDisplay(untilMs);
-  state.views.forEach((view) => { view.previousDisplayMs = state.displayMs; });
+  // A jump replays many checks at once: no burst storm for them.
+  state.lanes.forEach((lane) => { lane.justSkipped = []; });
   syncControls();
   updateUrl();
   refreshDom(true);
@@ -237,7 +238,8 @@ function refreshInspector() {
     return `<table><caption>${n.id}${cut} · ${lane.protocol.replace('_', ' ')}</caption><tbody>
       <tr><th scope="row">set size</th><td data-testid="inspect-count">${n.count}</td></tr>
       <tr><th scope="row">digest</th><td><code>${n.digest_prefix}…</code></td></tr>
-      <tr><th scope="row">peers</th><td>${n.peers.length}: ${n.peers.slice(0, 12).join(' ')}${n.peers.length > 12 ? ' …' : ''}</td></tr>
+      <tr><th scope="row">hub (upstream)</th><td>${n.upstream ?? '— (a root)'}</td></tr>
+      <tr><th scope="row">followers</th><td>${n.followers.length}${n.followers.length > 0 ? `: ${n.followers.slice(0, 12).join(' ')}${n.followers.length > 12 ? ' …' : ''}` : ''}</td></tr>
       <tr><th scope="row">syncs / skipped</th><td>${s.syncs} / ${s.skipped}</td></tr>
       <tr><th scope="row">values received by sync</th><td>${s.transferred}</td></tr>
       <tr><th scope="row">bytes sent / full-state bytes</th><td>${s.bytes_sent} / ${s.bytes_full_state}</td></tr>
@@ -406,8 +408,10 @@ function renderLegend() {
 function refreshLegendCounts() {
   const byKind = state.lanes[0].totals.by_kind;
   document.querySelectorAll('.kind-count').forEach((el) => {
-    const t = byKind[el.dataset.kind];
-    const text = t ? `× ${t.messages} · ${formatBytes(t.bytes)}` : '';
+    const kind = el.dataset.kind;
+    const t = byKind[kind];
+    // A matched digest is not a message of its own: count the skipped transfers.
+    const text = kind === 'digest_match' ? `× ${state.lanes[0].totals.transfers_skipped}` : t ? `× ${t.messages} · ${formatBytes(t.bytes)}` : '';
     if (el.textContent !== text) el.textContent = text;
   });
 }
@@ -431,8 +435,12 @@ function refreshTimeline() {
 
 // Moves to `tMs`: forward by running on, backward by replaying from the seed.
 function seek(tMs) {
-  if (tMs >= state.displayMs) advanceDisplay(tMs);
-  else rebuild(tMs);
+  if (tMs >= state.displayMs) {
+    advanceDisplay(tMs);
+    state.lanes.forEach((lane) => { lane.justSkipped = []; });
+  } else {
+    rebuild(tMs);
+  }
   updateUrl();
   refreshDom(true);
 }

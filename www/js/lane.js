@@ -29,6 +29,11 @@ export class Lane {
     this.stepCostMs = 0;
     // Partition group per node (all 0: nothing cut).
     this.groups = new Array(scenario.nodes).fill(0);
+    // Each node's hub in the gossip overlay (null: a root).
+    this.upstream = new Array(scenario.nodes).fill(null);
+    // Nodes whose digest check skipped a transfer in the latest frame.
+    this.justSkipped = [];
+    this.skipped = new Array(scenario.nodes).fill(0);
   }
 
   // Runs the simulator to `tMs` and collects the frame it returns.
@@ -42,6 +47,9 @@ export class Lane {
     if (this.flights.length > MAX_FLIGHTS) this.flights.splice(0, this.flights.length - MAX_FLIGHTS);
     this.counts = frame.counts;
     this.groups = frame.groups;
+    this.upstream = frame.upstream;
+    frame.skipped.forEach((count, i) => { if (count > this.skipped[i]) this.justSkipped.push(i); });
+    this.skipped = frame.skipped;
     this.totals = frame.totals;
     this.converged = frame.converged;
     // Keep one sample per SAMPLE_EVERY_MS: a frame that comes sooner updates the newest sample.

@@ -5,7 +5,7 @@
 export const KINDS = {
   push: { label: 'new value (push)', color: '#E69F00', shape: 'circle', dash: [2, 4], size: 4 },
   digest: { label: 'digest (small)', color: '#56B4E9', shape: 'diamond', dash: [6, 4], size: 4 },
-  digest_match: { label: 'digests match: transfer skipped', color: '#009E73', shape: 'check', dash: [1, 3], size: 5 },
+  digest_match: { label: 'digest matched: transfer skipped', color: '#009E73', shape: 'check', dash: [1, 3], size: 5 },
   difference: { label: 'difference transfer', color: '#D55E00', shape: 'triangle', dash: [], size: 5 },
   full_state: { label: 'full-state transfer (big)', color: '#CC79A7', shape: 'square', dash: [], size: 6 },
   client: { label: 'client request / reply', color: '#999999', shape: 'circle', dash: [1, 2], size: 3 },

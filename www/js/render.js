@@ -84,11 +84,28 @@ export function drawLane(canvas, lane, displayMs, view) {
   const ctx = canvas.getContext('2d');
   ctx.setTransform(g.dpr, 0, 0, g.dpr, 0, 0);
   ctx.clearRect(0, 0, g.w, g.h);
+  drawOverlay(ctx, g, lane);
   drawMessages(ctx, g, lane, displayMs, view);
   drawNodes(ctx, g, lane, view);
+  // A check mark where a digest check just skipped a transfer.
+  for (const node of lane.justSkipped) view.bursts.push({ node, startedMs: view.realNowMs });
+  lane.justSkipped = [];
   drawBursts(ctx, g, view);
-  view.previousDisplayMs = displayMs;
   return g;
+}
+
+// The gossip overlay: a thin line from each node to its hub.
+function drawOverlay(ctx, g, lane) {
+  ctx.strokeStyle = '#c9d1d9';
+  ctx.lineWidth = 1;
+  ctx.setLineDash([]);
+  ctx.beginPath();
+  lane.upstream.forEach((hub, i) => {
+    if (hub === null || !g.points[hub]) return;
+    ctx.moveTo(g.points[i].x, g.points[i].y);
+    ctx.lineTo(g.points[hub].x, g.points[hub].y);
+  });
+  ctx.stroke();
 }
 
 function drawMessages(ctx, g, lane, displayMs, view) {
@@ -98,14 +115,7 @@ function drawMessages(ctx, g, lane, displayMs, view) {
     if (m.send_ms > displayMs) continue;
     const duration = Math.max(1, m.deliver_ms - m.send_ms);
     const progress = (displayMs - m.send_ms) / duration;
-    if (!m.dropped && progress >= 1) {
-      // Burst only for deliveries this frame crossed, not ones replayed in a jump.
-      if (m.kind === 'digest_match' && !m.burst && m.deliver_ms > view.previousDisplayMs) {
-        m.burst = true;
-        view.bursts.push({ node: m.to, startedMs: view.realNowMs });
-      }
-      continue;
-    }
+    if (!m.dropped && progress >= 1) continue;
     // A lost message travels half way, then fades out where it was lost.
     const shown = m.dropped ? Math.min(progress, 0.5) : progress;
     const alpha = m.dropped ? Math.max(0, 1 - Math.max(0, progress - 0.5) * 2) : 1;
