@@ -147,7 +147,9 @@ function drawMessages(ctx, g, lane, displayMs, view) {
     for (const it of items) {
       ctx.globalAlpha = it.alpha;
       // Transfers grow with their size, so a full state looks as heavy as it is.
-      const r = style.size + (kind === 'full_state' || kind === 'difference' ? Math.min(8, Math.sqrt(it.m.bytes) / 8) : 0);
+      // Glyphs shrink with the nodes, so 64 nodes do not drown in squares.
+      const scale = Math.min(1.2, Math.max(0.45, g.r / 12));
+      const r = scale * (style.size + (kind === 'full_state' || kind === 'difference' ? Math.min(8, Math.sqrt(it.m.bytes) / 8) : 0));
       drawGlyph(ctx, style.shape, it.x, it.y, r);
       if (it.m.dropped && it.alpha < 1) drawLossMark(ctx, it.x, it.y, r + 3);
     }
