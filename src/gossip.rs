@@ -77,7 +77,7 @@ pub struct NodeConfig {
     pub retransmit_ms: u64,
     /// A hole in the hub's flush sequence older than this triggers a repair.
     pub gap_timeout_ms: u64,
-    /// A repair not answered within this may be retried.
+    /// A repair not answered within this is sent again.
     pub repair_timeout_ms: u64,
     /// Full-state protocol only: how often every node ships its whole set.
     pub full_state_interval_ms: u64,
@@ -496,7 +496,12 @@ impl Node {
         if self.gossip.push_due_ms.is_some_and(|t| t <= now_ms) || keepalive_due {
             self.push(now_ms);
         }
-        if self.gossip.gap_since_ms.is_some_and(|t| t + self.config.gap_timeout_ms <= now_ms) {
+        // A repair unanswered by its deadline (request or reply lost) is
+        // retried at once rather than at the next mismatch, which when the
+        // cluster is idle is a heartbeat away.
+        let repair_overdue = self.gossip.repair_until_ms.is_some_and(|t| t <= now_ms);
+        let gap_overdue = self.gossip.gap_since_ms.is_some_and(|t| t + self.config.gap_timeout_ms <= now_ms);
+        if repair_overdue || gap_overdue {
             self.start_repair(now_ms);
         }
     }
@@ -594,6 +599,7 @@ impl Node {
             self.keepalive_due_ms(),
             g.unconfirmed_queue.front().map(|(t, _)| t + self.config.retransmit_ms),
             g.gap_since_ms.map(|t| t + self.config.gap_timeout_ms),
+            g.repair_until_ms,
             liveness,
             retry,
         ];
