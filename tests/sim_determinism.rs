@@ -78,14 +78,15 @@ fn workload_runs_at_its_rate_and_mix() {
     };
     let mut sim = Simulation::new(config);
     let report = sim.run_to_end();
+    let replay = &report.replay_command;
     let workload_ops = report.totals.client_ops - 5; // minus the final reads
-    assert!((1_900..=2_100).contains(&workload_ops), "{workload_ops}");
+    assert!((1_900..=2_100).contains(&workload_ops), "{workload_ops}; replay: {replay}");
     let broadcasts = report.totals.broadcasts as f64 / workload_ops as f64;
-    assert!((0.45..0.55).contains(&broadcasts), "{broadcasts}");
+    assert!((0.45..0.55).contains(&broadcasts), "{broadcasts}; replay: {replay}");
     assert_eq!(report.set_full.attempt_count, report.totals.broadcasts);
     assert_eq!(report.set_full.acknowledged_count, report.totals.broadcasts, "every broadcast is acknowledged");
     // Every final read was answered, after the quiet period.
-    assert!(report.now_ms >= 20_500 && report.now_ms <= 20_500 + 1_000, "{}", report.now_ms);
+    assert!(report.now_ms >= 20_500 && report.now_ms <= 20_500 + 1_000, "{}; replay: {replay}", report.now_ms);
     assert_eq!(sim.history().entries.iter().filter(|e| e.completion.is_some()).count() as u64, report.totals.client_ops);
 }
 
@@ -108,7 +109,7 @@ fn nemesis_alternates_and_heals_when_the_workload_ends() {
     assert!(sim.network().is_partitioned());
     let report = sim.run_to_end();
     let heal_times: Vec<u64> = report.heals.iter().map(|h| h.heal_ms).collect();
-    assert_eq!(heal_times, vec![2_000, 4_000]);
+    assert_eq!(heal_times, vec![2_000, 4_000], "replay: {}", report.replay_command);
     assert!(!sim.network().is_partitioned());
 }
 
@@ -179,6 +180,7 @@ fn totals_match_the_trace() {
     let mut sim = Simulation::new(faulty_config(5));
     let report = sim.run_to_end();
     let trace = sim.drain_trace();
+    println!("replay: {}", report.replay_command);
     let sent: Vec<_> = trace.iter().filter(|e| !e.duplicate).collect();
     let t = &report.totals;
     assert_eq!(t.server_messages, sent.len() as u64);
@@ -209,7 +211,7 @@ fn manual_heal_is_timed_until_everyone_has_everything() {
     sim.run_until(10_000);
     let report = sim.report();
     let after_ms = report.heals[0].converged_after_ms.expect("converged after the heal");
-    assert!(after_ms > 0 && after_ms < 7_000, "{after_ms}");
+    assert!(after_ms > 0 && after_ms < 7_000, "{after_ms} (seed 3, manual mode)");
     assert!(sim.converged());
     assert!((0..5).all(|i| sim.node(i).set().contains(1) && sim.node(i).set().contains(2)));
 }
