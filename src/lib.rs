@@ -13,6 +13,9 @@ pub mod set;
 pub mod sim;
 pub mod wire;
 
+#[cfg(target_arch = "wasm32")]
+pub mod wasm;
+
 pub use fingerprint::{Fingerprint, SetDigest};
 pub use gossip::{MessageKind, NodeConfig, Protocol};
 pub use node::{Node, StatsReport};
