@@ -37,6 +37,7 @@ const state = {
   frames: 0,
   framesSinceRefresh: 0,
   stepCostSinceRefresh: 0,
+  drawCostSinceRefresh: 0,
   reachedMs: 0,
   seeking: false,
   pendingSeekMs: null,
@@ -264,6 +265,7 @@ function frame(realNowMs) {
     advanceDisplay(state.displayMs + gap * state.speed);
   }
   state.stepCostSinceRefresh += state.lanes.reduce((sum, lane) => sum + lane.stepCostMs, 0) - before;
+  const drawStarted = performance.now();
   const cs = canvases();
   state.lanes.forEach((lane, k) => {
     lane.prune(state.displayMs, KEEP_AFTER_DELIVERY_MS);
@@ -273,6 +275,7 @@ function frame(realNowMs) {
     drawLane(cs[k], lane, state.displayMs, view);
   });
   drawChart($('chart'), chartSeries(state.lanes[0], state.lanes[1]));
+  state.drawCostSinceRefresh += performance.now() - drawStarted;
   refreshDom(false);
   refreshTimeline();
   state.frames += 1;
@@ -281,8 +284,10 @@ function frame(realNowMs) {
   if (sinceRefresh >= SLOW_REFRESH_MS) {
     setText('fps', ((1000 * state.framesSinceRefresh) / sinceRefresh).toFixed(0));
     setText('step-ms', (state.stepCostSinceRefresh / state.framesSinceRefresh).toFixed(3));
+    setText('draw-ms', (state.drawCostSinceRefresh / state.framesSinceRefresh).toFixed(3));
     state.framesSinceRefresh = 0;
     state.stepCostSinceRefresh = 0;
+    state.drawCostSinceRefresh = 0;
     state.lastSlowRefreshMs = realNowMs;
     if (state.selected !== null) refreshInspector();
     refreshLegendCounts();
