@@ -407,7 +407,8 @@ function renderLegend() {
     .filter(([kind]) => kind !== 'client')
     .map(([kind, style]) => `<li>${legendSvg(kind)} ${style.label} <span class="kind-count" data-kind="${kind}"></span></li>`)
     .join('') + '<li><svg width="16" height="16" viewBox="0 0 16 16" aria-hidden="true"><path d="M3 3 L13 13 M13 3 L3 13" stroke="#D55E00" stroke-width="2"/></svg> lost message (fades out)</li>'
-    + '<li><svg width="16" height="16" viewBox="0 0 16 16" aria-hidden="true"><circle cx="8" cy="8" r="6" fill="none" stroke="#D55E00" stroke-width="2" stroke-dasharray="3 2"/></svg> node cut off</li>';
+    + '<li><svg width="16" height="16" viewBox="0 0 16 16" aria-hidden="true"><circle cx="8" cy="8" r="6" fill="none" stroke="#D55E00" stroke-width="2" stroke-dasharray="3 2"/></svg> node cut off (moved outwards)</li>'
+    + '<li><svg width="16" height="16" viewBox="0 0 16 16" aria-hidden="true"><circle cx="8" cy="8" r="7" fill="#0072B2"/></svg> node: values held, and the first digits of its digest (darker: holds more)</li>';
 }
 
 function refreshLegendCounts() {
