@@ -35,6 +35,9 @@ export class Lane {
     // Nodes whose digest check skipped a transfer in the latest frame.
     this.justSkipped = [];
     this.skipped = new Array(scenario.nodes).fill(0);
+    // Time 0 itself: nodes get init and topology, so the overlay shows at once.
+    this.nowMs = -1;
+    this.advanceTo(0);
   }
 
   // Runs the simulator to `tMs` and collects the frame it returns.

@@ -7,6 +7,8 @@ import { KINDS, kindStyle, drawGlyph, NODE_FILL, NODE_EMPTY, CUT_COLOR, SELECT_C
 // (real time, so it is visible at any playback speed).
 const BURST_MS = 700;
 const MAX_BURSTS = 200;
+// Clusters up to this size get a name label on every node.
+const LABELLED_NODES_MAX = 32;
 
 // Sizes canvas backing store to its CSS box times the device pixel ratio.
 export function fitCanvas(canvas) {
@@ -44,8 +46,10 @@ export function layout(canvas, nodeCount, groups) {
   // Node radius: as large as the circumference allows, within readable
   // bounds; the margin leaves room for the cut-off offset and the labels.
   const r = Math.max(4, Math.min(18, (Math.PI * Math.min(w, h)) / 2 / nodeCount * 0.5));
-  const cutOffset = Math.max(10, r);
-  const ring = Math.min(w, h) / 2 - r - cutOffset - 24;
+  const cutOffset = Math.max(8, r);
+  // Up to 32 nodes carry labels outside the ring; leave room for them.
+  const labelRoom = nodeCount <= LABELLED_NODES_MAX ? 24 : 6;
+  const ring = Math.min(w, h) / 2 - r - cutOffset - labelRoom;
   const main = mainGroup(groups);
   const points = [];
   for (let i = 0; i < nodeCount; i++) {
@@ -214,7 +218,7 @@ function drawNodes(ctx, g, lane, view) {
       ctx.fillText(String(count), p.x, p.y);
     }
     ctx.font = labelFont;
-    if (lane.nodeCount <= 32 || view.selected === i) {
+    if (lane.nodeCount <= LABELLED_NODES_MAX || view.selected === i) {
       const distance = Math.hypot(p.x - g.cx, p.y - g.cy);
       const out = 1 + (g.r + (p.cut || view.selected === i ? 17 : 12)) / distance;
       ctx.fillStyle = '#333';
