@@ -9,9 +9,10 @@
 #   scripts/wasm.sh test      wasm-bindgen-test in headless Chromium, then the
 #                             Playwright end-to-end tests (node --test tests/e2e/)
 #   scripts/wasm.sh serve [port]   build, then serve www/ on 127.0.0.1
+#   scripts/wasm.sh bench     the simulator's cost per animation frame in wasm
 #
 # build.sh may also `source` this file and call wasm_install, wasm_build,
-# wasm_test, wasm_serve. Only crates.io, npm and apt are contacted.
+# wasm_test, wasm_serve, wasm_bench. Only crates.io, npm and apt are contacted.
 set -euo pipefail
 
 WASM_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -76,6 +77,12 @@ wasm_test() {
   node --test tests/e2e/
 }
 
+wasm_bench() {
+  cd "$WASM_ROOT"
+  [ -f www/pkg/anti_entropy_bg.wasm ] || wasm_build
+  node scripts/wasm-step-cost.mjs
+}
+
 wasm_serve() {
   local port="${1:-8000}"
   wasm_build
@@ -90,6 +97,7 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     build) wasm_build ;;
     test) wasm_test ;;
     serve) shift; wasm_serve "$@" ;;
-    *) echo "usage: scripts/wasm.sh install|build|test|serve [port]" >&2; exit 2 ;;
+    bench) wasm_bench ;;
+    *) echo "usage: scripts/wasm.sh install|build|test|bench|serve [port]" >&2; exit 2 ;;
   esac
 fi

@@ -156,6 +156,9 @@ pub struct FrameView {
     pub totals: TotalsView,
     /// Set sizes per node, in node order (the canvas shades nodes by them).
     pub counts: Vec<u64>,
+    /// The first hex digits of each node's set digest: equal badges, equal
+    /// sets, which is the whole idea the page teaches.
+    pub digest_badges: Vec<String>,
     /// Partition group per node: nodes with the same number can reach each
     /// other. Group 0 is node 0's; all zeros when nothing is cut.
     pub groups: Vec<usize>,
@@ -167,8 +170,11 @@ pub struct FrameView {
     pub converged: bool,
 }
 
-/// Digest hex digits shown per node.
+/// Digest hex digits the inspector shows.
 const DIGEST_PREFIX_LEN: usize = 12;
+
+/// Digest hex digits drawn inside each node.
+const DIGEST_BADGE_LEN: usize = 4;
 
 /// Connected components of the network's uncut links, numbered in order of
 /// their lowest node, so the page can draw who can still talk to whom
@@ -276,6 +282,9 @@ impl WasmSimulation {
             messages: self.sim.drain_trace().into_iter().map(MessageView::from).collect(),
             totals: self.sim.totals().into(),
             counts: (0..node_count).map(|i| self.sim.node(i).set().len() as u64).collect(),
+            digest_badges: (0..node_count)
+                .map(|i| self.sim.node(i).set().digest().to_hex()[..DIGEST_BADGE_LEN].to_string())
+                .collect(),
             groups: partition_groups(self.sim.network()),
             upstream: (0..node_count).map(|i| self.sim.node(i).upstream().and_then(node_index)).collect(),
             skipped: (0..node_count).map(|i| self.sim.node(i).stats().skipped).collect(),

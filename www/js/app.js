@@ -37,6 +37,7 @@ const state = {
   frames: 0,
   framesSinceRefresh: 0,
   stepCostSinceRefresh: 0,
+  drawCostSinceRefresh: 0,
   reachedMs: 0,
   seeking: false,
   pendingSeekMs: null,
@@ -264,6 +265,7 @@ function frame(realNowMs) {
     advanceDisplay(state.displayMs + gap * state.speed);
   }
   state.stepCostSinceRefresh += state.lanes.reduce((sum, lane) => sum + lane.stepCostMs, 0) - before;
+  const drawStarted = performance.now();
   const cs = canvases();
   state.lanes.forEach((lane, k) => {
     lane.prune(state.displayMs, KEEP_AFTER_DELIVERY_MS);
@@ -273,6 +275,7 @@ function frame(realNowMs) {
     drawLane(cs[k], lane, state.displayMs, view);
   });
   drawChart($('chart'), chartSeries(state.lanes[0], state.lanes[1]));
+  state.drawCostSinceRefresh += performance.now() - drawStarted;
   refreshDom(false);
   refreshTimeline();
   state.frames += 1;
@@ -281,8 +284,10 @@ function frame(realNowMs) {
   if (sinceRefresh >= SLOW_REFRESH_MS) {
     setText('fps', ((1000 * state.framesSinceRefresh) / sinceRefresh).toFixed(0));
     setText('step-ms', (state.stepCostSinceRefresh / state.framesSinceRefresh).toFixed(3));
+    setText('draw-ms', (state.drawCostSinceRefresh / state.framesSinceRefresh).toFixed(3));
     state.framesSinceRefresh = 0;
     state.stepCostSinceRefresh = 0;
+    state.drawCostSinceRefresh = 0;
     state.lastSlowRefreshMs = realNowMs;
     if (state.selected !== null) refreshInspector();
     refreshLegendCounts();
@@ -402,7 +407,8 @@ function renderLegend() {
     .filter(([kind]) => kind !== 'client')
     .map(([kind, style]) => `<li>${legendSvg(kind)} ${style.label} <span class="kind-count" data-kind="${kind}"></span></li>`)
     .join('') + '<li><svg width="16" height="16" viewBox="0 0 16 16" aria-hidden="true"><path d="M3 3 L13 13 M13 3 L3 13" stroke="#D55E00" stroke-width="2"/></svg> lost message (fades out)</li>'
-    + '<li><svg width="16" height="16" viewBox="0 0 16 16" aria-hidden="true"><circle cx="8" cy="8" r="6" fill="none" stroke="#D55E00" stroke-width="2" stroke-dasharray="3 2"/></svg> node cut off</li>';
+    + '<li><svg width="16" height="16" viewBox="0 0 16 16" aria-hidden="true"><circle cx="8" cy="8" r="6" fill="none" stroke="#D55E00" stroke-width="2" stroke-dasharray="3 2"/></svg> node cut off (moved outwards)</li>'
+    + '<li><svg width="16" height="16" viewBox="0 0 16 16" aria-hidden="true"><circle cx="8" cy="8" r="7" fill="#0072B2"/></svg> node: values held, and the first digits of its digest (darker: holds more)</li>';
 }
 
 function refreshLegendCounts() {

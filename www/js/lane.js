@@ -29,11 +29,15 @@ export class Lane {
     this.stepCostMs = 0;
     // Partition group per node (all 0: nothing cut).
     this.groups = new Array(scenario.nodes).fill(0);
+    this.digestBadges = new Array(scenario.nodes).fill('');
     // Each node's hub in the gossip overlay (null: a root).
     this.upstream = new Array(scenario.nodes).fill(null);
     // Nodes whose digest check skipped a transfer in the latest frame.
     this.justSkipped = [];
     this.skipped = new Array(scenario.nodes).fill(0);
+    // Time 0 itself: nodes get init and topology, so the overlay shows at once.
+    this.nowMs = -1;
+    this.advanceTo(0);
   }
 
   // Runs the simulator to `tMs` and collects the frame it returns.
@@ -47,6 +51,7 @@ export class Lane {
     if (this.flights.length > MAX_FLIGHTS) this.flights.splice(0, this.flights.length - MAX_FLIGHTS);
     this.counts = frame.counts;
     this.groups = frame.groups;
+    this.digestBadges = frame.digest_badges;
     this.upstream = frame.upstream;
     frame.skipped.forEach((count, i) => { if (count > this.skipped[i]) this.justSkipped.push(i); });
     this.skipped = frame.skipped;

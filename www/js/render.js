@@ -7,6 +7,8 @@ import { KINDS, kindStyle, drawGlyph, NODE_FILL, NODE_EMPTY, CUT_COLOR, SELECT_C
 // (real time, so it is visible at any playback speed).
 const BURST_MS = 700;
 const MAX_BURSTS = 200;
+// Clusters up to this size get a name label on every node.
+const LABELLED_NODES_MAX = 32;
 
 // Sizes canvas backing store to its CSS box times the device pixel ratio.
 export function fitCanvas(canvas) {
@@ -44,8 +46,10 @@ export function layout(canvas, nodeCount, groups) {
   // Node radius: as large as the circumference allows, within readable
   // bounds; the margin leaves room for the cut-off offset and the labels.
   const r = Math.max(4, Math.min(18, (Math.PI * Math.min(w, h)) / 2 / nodeCount * 0.5));
-  const cutOffset = Math.max(10, r);
-  const ring = Math.min(w, h) / 2 - r - cutOffset - 16;
+  const cutOffset = Math.max(8, r);
+  // Up to 32 nodes carry labels outside the ring; leave room for them.
+  const labelRoom = nodeCount <= LABELLED_NODES_MAX ? 24 : 6;
+  const ring = Math.min(w, h) / 2 - r - cutOffset - labelRoom;
   const main = mainGroup(groups);
   const points = [];
   for (let i = 0; i < nodeCount; i++) {
@@ -170,7 +174,8 @@ function drawLossMark(ctx, x, y, r) {
 
 function drawNodes(ctx, g, lane, view) {
   const most = Math.max(1, ...lane.counts);
-  ctx.font = `${Math.max(9, Math.min(13, g.r))}px system-ui, sans-serif`;
+  const labelFont = `${Math.max(9, Math.min(13, g.r))}px system-ui, sans-serif`;
+  ctx.font = labelFont;
   ctx.textAlign = 'center';
   ctx.textBaseline = 'middle';
   g.points.forEach((p, i) => {
@@ -200,14 +205,22 @@ function drawNodes(ctx, g, lane, view) {
       ctx.arc(p.x, p.y, g.r + (p.cut ? 9 : 4), 0, 2 * Math.PI);
       ctx.stroke();
     }
-    // Labels outside the ring when nodes are small, inside when they fit.
-    if (g.r >= 11) {
-      ctx.fillStyle = share > 0.55 ? '#fff' : '#000';
+    // Inside the node when it fits: the set size, and under it the start of
+    // the set's digest (equal digests, equal sets).
+    ctx.fillStyle = share > 0.55 ? '#fff' : '#000';
+    if (g.r >= 14) {
+      ctx.font = `bold ${Math.round(g.r * 0.62)}px system-ui, sans-serif`;
+      ctx.fillText(String(count), p.x, p.y - g.r * 0.28);
+      ctx.font = `${Math.round(g.r * 0.5)}px ui-monospace, monospace`;
+      ctx.fillText(lane.digestBadges[i] ?? '', p.x, p.y + g.r * 0.38);
+    } else if (g.r >= 9) {
+      ctx.font = `${Math.round(g.r * 0.9)}px system-ui, sans-serif`;
       ctx.fillText(String(count), p.x, p.y);
     }
-    if (lane.nodeCount <= 32 || view.selected === i) {
+    ctx.font = labelFont;
+    if (lane.nodeCount <= LABELLED_NODES_MAX || view.selected === i) {
       const distance = Math.hypot(p.x - g.cx, p.y - g.cy);
-      const out = 1 + (g.r + 11) / distance;
+      const out = 1 + (g.r + (p.cut || view.selected === i ? 17 : 12)) / distance;
       ctx.fillStyle = '#333';
       ctx.fillText(`n${i}`, g.cx + (p.x - g.cx) * out, g.cy + (p.y - g.cy) * out);
     }
