@@ -43,19 +43,39 @@ const DIGEST_DOMAIN: &[u8] = b"anti-entropy/set-digest/v1";
 /// The 1024-bit lane sum of a set (or of a range of it).
 pub type LaneSum = [u64; LANES];
 
-/// Expands one value to its 1024-bit vector. Four SHA-256 calls; with SHA-NI
-/// this is about 0.2 µs.
+/// SHA-256's initial state (FIPS 180-4, 5.3.3).
+const SHA256_INITIAL_STATE: [u32; 8] =
+    [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
+
+/// Bytes of one element-hash message: domain, lane block number, value.
+const ELEMENT_MESSAGE_LEN: usize = ELEMENT_DOMAIN.len() + 1 + 8;
+
+/// Expands one value to its 1024-bit vector: lane block `i` (of 4) is
+/// `SHA-256(ELEMENT_DOMAIN || i || value as big-endian)`.
+///
+/// Each message is 32 bytes, so SHA-256 is exactly one compression of a
+/// padded block; calling the compression function directly skips the
+/// streaming hasher's buffering (this runs once per inserted value and is
+/// the node's main per-message cost, about 0.15 µs with SHA-NI).
 pub fn element_hash(value: i64) -> LaneSum {
+    let mut block = [0u8; 64];
+    block[..ELEMENT_DOMAIN.len()].copy_from_slice(ELEMENT_DOMAIN);
+    block[ELEMENT_DOMAIN.len() + 1..ELEMENT_MESSAGE_LEN].copy_from_slice(&value.to_be_bytes());
+    block[ELEMENT_MESSAGE_LEN] = 0x80;
+    block[56..].copy_from_slice(&((ELEMENT_MESSAGE_LEN as u64) * 8).to_be_bytes());
     let mut lanes = [0u64; LANES];
-    let value_bytes = value.to_be_bytes();
-    for (block, chunk) in lanes.chunks_exact_mut(4).enumerate() {
-        let mut hasher = Sha256::new();
-        hasher.update(ELEMENT_DOMAIN);
-        hasher.update([block as u8]);
-        hasher.update(value_bytes);
-        let out = hasher.finalize();
-        for (lane, bytes) in chunk.iter_mut().zip(out.chunks_exact(8)) {
-            *lane = u64::from_le_bytes(bytes.try_into().expect("8-byte chunk"));
+    for (lane_block, chunk) in lanes.chunks_exact_mut(4).enumerate() {
+        block[ELEMENT_DOMAIN.len()] = lane_block as u8;
+        let mut state = SHA256_INITIAL_STATE;
+        sha2::compress256(&mut state, &[block.into()]);
+        // The digest is the state words big-endian; read it as 4 LE u64s.
+        for (i, lane) in chunk.iter_mut().enumerate() {
+            let hi = state[2 * i].to_be_bytes();
+            let lo = state[2 * i + 1].to_be_bytes();
+            let mut bytes = [0u8; 8];
+            bytes[..4].copy_from_slice(&hi);
+            bytes[4..].copy_from_slice(&lo);
+            *lane = u64::from_le_bytes(bytes);
         }
     }
     lanes
@@ -167,6 +187,24 @@ mod tests {
         let b = Fingerprint::EMPTY.digest();
         assert_ne!(a, b);
         assert_ne!(Fingerprint::of_values([0]).digest(), b);
+    }
+
+    #[test]
+    fn element_hash_is_sha256_of_the_documented_message() {
+        for value in [0, 1, -1, i64::MIN, i64::MAX, 1234567] {
+            let lanes = element_hash(value);
+            for block in 0..4u8 {
+                let mut hasher = Sha256::new();
+                hasher.update(ELEMENT_DOMAIN);
+                hasher.update([block]);
+                hasher.update(value.to_be_bytes());
+                let out = hasher.finalize();
+                for i in 0..4 {
+                    let lane = u64::from_le_bytes(out[8 * i..8 * i + 8].try_into().unwrap());
+                    assert_eq!(lanes[4 * block as usize + i], lane);
+                }
+            }
+        }
     }
 
     #[test]

@@ -1,7 +1,13 @@
 //! Node-to-node anti-entropy: which protocol a cluster runs and how its
 //! messages are classified for accounting and visualisation.
 
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
 use serde::{Deserialize, Serialize};
+
+use crate::fingerprint::Fingerprint;
+use crate::node::Node;
+use crate::wire::Payload;
 
 /// How nodes keep each other's sets in sync.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
@@ -42,16 +48,59 @@ impl std::str::FromStr for Protocol {
 /// Node-level settings. The native shell uses the defaults; the simulator and
 /// the wasm page choose their own.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct NodeConfig {
     pub protocol: Protocol,
-    /// Seed of the node's own PRNG (peer choice, jitter). The shell derives it
-    /// from the node id, the simulator from the run's seed.
+    /// Staggers the primary's heartbeat phase (a node's only use of
+    /// randomness); the simulator derives it from the run's seed.
     pub rng_seed: u64,
+    /// Longest a hub holds new values before flushing them to its followers.
+    pub flush_interval_max_ms: u64,
+    /// Hub flush interval per follower: a flush costs one message per
+    /// follower, so bigger clusters batch longer (up to the maximum above).
+    pub flush_interval_per_follower_ms: u64,
+    /// Flush at once when this many values per follower are pending: under
+    /// heavy load flushes come sooner, at the same cost per value.
+    pub flush_values_per_follower: usize,
+    /// Flush at once when this many values are pending (bounds message size).
+    pub flush_batch_max_values: usize,
+    /// Minimum gap between two pushes to the hub: bursts get batched, lone
+    /// values go out at once.
+    pub push_gap_ms: u64,
+    /// A hub with nothing to flush sends each follower a digest this often.
+    pub heartbeat_interval_ms: u64,
+    /// Silence after which a follower gives up on its hub and fails over.
+    pub hub_timeout_ms: u64,
+    /// How long a hub that did not answer is skipped before being retried.
+    pub suspect_ms: u64,
+    /// A value pushed to the hub and not echoed back within this is re-pushed.
+    pub retransmit_ms: u64,
+    /// A hole in the hub's flush sequence older than this triggers a repair.
+    pub gap_timeout_ms: u64,
+    /// A repair not answered within this is sent again.
+    pub repair_timeout_ms: u64,
+    /// Full-state protocol only: how often every node ships its whole set.
+    pub full_state_interval_ms: u64,
 }
 
 impl Default for NodeConfig {
     fn default() -> Self {
-        NodeConfig { protocol: Protocol::default(), rng_seed: 0 }
+        NodeConfig {
+            protocol: Protocol::default(),
+            rng_seed: 0,
+            flush_interval_max_ms: 300,
+            flush_interval_per_follower_ms: 12,
+            flush_values_per_follower: 1,
+            flush_batch_max_values: 4096,
+            push_gap_ms: 20,
+            heartbeat_interval_ms: 1000,
+            hub_timeout_ms: 2500,
+            suspect_ms: 5000,
+            retransmit_ms: 700,
+            gap_timeout_ms: 150,
+            repair_timeout_ms: 500,
+            full_state_interval_ms: 300,
+        }
     }
 }
 
@@ -71,4 +120,491 @@ pub enum MessageKind {
     Difference,
     /// A whole set.
     FullState,
+}
+
+/// Overlay and anti-entropy state of one node (the design is described in ARCHITECTURE.md,
+/// "gossip").
+#[derive(Debug, Default)]
+pub(crate) struct GossipState {
+    /// Position of each node id in `node_ids`: a lower index is a more
+    /// preferred hub, and a node only ever follows lower-indexed nodes, so
+    /// the overlay is a forest and can never form a cycle.
+    pub index_of: BTreeMap<String, usize>,
+    pub my_index: usize,
+    /// The hub we push to and expect flushes from (`None`: we are a root).
+    pub upstream: Option<String>,
+    pub upstream_since_ms: u64,
+    pub last_heard_ms: BTreeMap<String, u64>,
+    pub suspected_until_ms: BTreeMap<String, u64>,
+    /// Nodes we flush to. The primary counts every other node as a follower,
+    /// so that nodes cut off from it find their way back once links heal.
+    pub followers: BTreeMap<String, Follower>,
+    pub flush_pending: BTreeSet<i64>,
+    pub flush_due_ms: Option<u64>,
+    pub next_heartbeat_ms: Option<u64>,
+    /// Follower side: sequence tracking of the upstream's flushes.
+    pub expected_seq: Option<u64>,
+    pub seqs_ahead: BTreeSet<u64>,
+    pub latest_upstream_digest: Option<(u64, String)>,
+    pub gap_since_ms: Option<u64>,
+    /// Values queued or pushed upstream and not yet echoed back, with the
+    /// time they were (re)queued.
+    pub unconfirmed: BTreeMap<i64, u64>,
+    /// Push order of `unconfirmed` (entries may be stale; checked on use).
+    pub unconfirmed_queue: VecDeque<(u64, i64)>,
+    pub unconfirmed_fingerprint: Fingerprint,
+    pub push_pending: BTreeSet<i64>,
+    pub push_due_ms: Option<u64>,
+    pub last_push_ms: Option<u64>,
+    pub last_sent_upstream_ms: u64,
+    pub repair_until_ms: Option<u64>,
+    pub next_full_state_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Follower {
+    pub last_heard_ms: u64,
+    pub next_seq: u64,
+}
+
+impl Node {
+    /// Sets up the overlay once `init` has told us the cluster.
+    pub(crate) fn gossip_init(&mut self, now_ms: u64) {
+        let g = &mut self.gossip;
+        *g = GossipState::default();
+        // A node missing from `node_ids`, or alone in it, has nobody to
+        // gossip with: it serves clients and leaves the overlay empty.
+        let Some(my_index) = self.node_ids.iter().position(|id| *id == self.id) else { return };
+        if self.node_ids.len() < 2 {
+            return;
+        }
+        g.index_of = self.node_ids.iter().enumerate().map(|(i, id)| (id.clone(), i)).collect();
+        g.my_index = my_index;
+        if my_index == 0 {
+            for id in self.node_ids.iter().skip(1) {
+                g.followers.insert(id.clone(), Follower { last_heard_ms: now_ms, next_seq: 1 });
+            }
+            // Followers trust a new hub for `hub_timeout_ms`, so the first
+            // heartbeat can wait a full interval; the seed staggers hubs.
+            let interval_ms = self.config.heartbeat_interval_ms.max(1);
+            g.next_heartbeat_ms = Some(now_ms + interval_ms + self.config.rng_seed % interval_ms);
+        } else {
+            g.upstream = Some(self.node_ids[0].clone());
+            g.upstream_since_ms = now_ms;
+            g.last_sent_upstream_ms = now_ms;
+        }
+        if self.config.protocol == Protocol::FullState {
+            g.next_full_state_ms = Some(now_ms + self.config.full_state_interval_ms);
+        }
+    }
+
+    /// Inserts values that arrived from `from` (`None`: a client) and passes
+    /// the new ones on. Returns how many were new.
+    pub(crate) fn learn(&mut self, now_ms: u64, values: impl IntoIterator<Item = i64>, from: Option<&str>) -> u64 {
+        let new: Vec<i64> = values.into_iter().filter(|&v| self.set.insert(v)).collect();
+        if !new.is_empty() && self.config.protocol != Protocol::FullState && !self.gossip.index_of.is_empty() {
+            self.spread(now_ms, &new, from);
+        }
+        new.len() as u64
+    }
+
+    fn spread(&mut self, now_ms: u64, new: &[i64], from: Option<&str>) {
+        if !self.gossip.followers.is_empty() {
+            self.gossip.flush_pending.extend(new.iter().copied());
+            let enough_values = (self.gossip.followers.len() * self.config.flush_values_per_follower)
+                .clamp(1, self.config.flush_batch_max_values);
+            if self.gossip.flush_pending.len() >= enough_values {
+                // Due now rather than sent now: the reply to the request that
+                // brought these values goes out first.
+                self.gossip.flush_due_ms = Some(now_ms);
+            } else if self.gossip.flush_due_ms.is_none() {
+                self.gossip.flush_due_ms = Some(now_ms + self.flush_interval_ms());
+            }
+        }
+        if self.gossip.upstream.is_some() && self.gossip.upstream.as_deref() != from {
+            for &v in new {
+                self.queue_for_upstream(now_ms, v);
+            }
+        }
+    }
+
+    /// Queues `v` for the next push. From this moment until the hub echoes
+    /// it, `v` counts as in flight: the follower's digest check leaves it
+    /// out, so a value waiting for its push cannot look like a divergence.
+    fn queue_for_upstream(&mut self, now_ms: u64, v: i64) {
+        let g = &mut self.gossip;
+        if g.unconfirmed.insert(v, now_ms).is_none() {
+            g.unconfirmed_fingerprint.add(&Fingerprint::of_value(v));
+        }
+        g.unconfirmed_queue.push_back((now_ms, v));
+        g.push_pending.insert(v);
+        if g.push_due_ms.is_none() {
+            let earliest = g.last_push_ms.map_or(now_ms, |t| t + self.config.push_gap_ms);
+            g.push_due_ms = Some(earliest.max(now_ms));
+        }
+    }
+
+    /// A flush costs one message per follower, so the batching window grows
+    /// with the fan-out, up to the configured maximum.
+    fn flush_interval_ms(&self) -> u64 {
+        let per_follower = self.config.flush_interval_per_follower_ms * self.gossip.followers.len() as u64;
+        per_follower.clamp(1, self.config.flush_interval_max_ms)
+    }
+
+    /// Sends pending values (or, with none, a heartbeat) to every follower,
+    /// each with the hub's digest so followers can check themselves.
+    fn flush(&mut self, now_ms: u64) {
+        let is_primary = self.gossip.my_index == 0;
+        let expiry_ms = 2 * self.config.hub_timeout_ms;
+        if !is_primary {
+            self.gossip.followers.retain(|_, f| f.last_heard_ms + expiry_ms > now_ms);
+        }
+        let values: Vec<i64> = std::mem::take(&mut self.gossip.flush_pending).into_iter().collect();
+        let digest = self.set.fingerprint().short();
+        let followers: Vec<String> = self.gossip.followers.keys().cloned().collect();
+        for follower in followers {
+            let f = self.gossip.followers.get_mut(&follower).expect("listed above");
+            let seq = f.next_seq;
+            f.next_seq += 1;
+            let payload = Payload::Flush { seq, values: values.clone(), digest: digest.clone() };
+            self.send_peer(follower, payload, None);
+        }
+        self.gossip.flush_due_ms = None;
+        self.gossip.next_heartbeat_ms = Some(now_ms + self.config.heartbeat_interval_ms);
+    }
+
+    fn push(&mut self, now_ms: u64) {
+        let g = &mut self.gossip;
+        g.push_due_ms = None;
+        let Some(upstream) = g.upstream.clone() else {
+            g.push_pending.clear();
+            return;
+        };
+        let values: Vec<i64> = std::mem::take(&mut g.push_pending).into_iter().collect();
+        g.last_push_ms = Some(now_ms);
+        g.last_sent_upstream_ms = now_ms;
+        self.send_peer(upstream, Payload::Push { values }, None);
+    }
+
+    /// The hub echoed `v`: it has it, so it no longer counts as in flight.
+    fn confirm(&mut self, v: i64) {
+        if self.gossip.unconfirmed.remove(&v).is_some() {
+            self.gossip.unconfirmed_fingerprint.sub(&Fingerprint::of_value(v));
+        }
+    }
+
+    /// Handles node-to-node traffic. Returns `false` for payloads that are
+    /// not gossip.
+    pub(crate) fn handle_peer(&mut self, now_ms: u64, src: &str, payload: Payload, msg_id: u64) -> bool {
+        self.gossip.last_heard_ms.insert(src.to_string(), now_ms);
+        match payload {
+            Payload::Push { values } => {
+                self.note_follower(now_ms, src);
+                self.learn(now_ms, values, Some(src));
+            }
+            Payload::Flush { seq, values, digest } => {
+                self.maybe_adopt_upstream(now_ms, src);
+                let from_upstream = self.gossip.upstream.as_deref() == Some(src);
+                if from_upstream {
+                    for &v in &values {
+                        self.confirm(v);
+                    }
+                }
+                self.learn(now_ms, values, Some(src));
+                if from_upstream {
+                    self.on_upstream_flush(now_ms, seq, digest);
+                }
+            }
+            Payload::SyncFull { values } => {
+                let new = self.learn(now_ms, values, Some(src));
+                self.counters.transferred += new;
+                let reply = Payload::SyncFullOk { values: self.set.to_vec() };
+                self.send_peer(src.to_string(), reply, Some(msg_id));
+            }
+            Payload::SyncFullOk { values } => {
+                let new = self.learn(now_ms, values, Some(src));
+                self.counters.transferred += new;
+                if self.gossip.upstream.as_deref() == Some(src) {
+                    self.gossip.repair_until_ms = None;
+                }
+            }
+            Payload::FullState { values } => {
+                if self.gossip.index_of.get(src).is_some_and(|&i| i < self.gossip.my_index) {
+                    self.maybe_adopt_upstream(now_ms, src);
+                } else {
+                    self.note_follower(now_ms, src);
+                }
+                self.counters.syncs += 1;
+                let new = self.learn(now_ms, values, Some(src));
+                self.counters.transferred += new;
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    fn note_follower(&mut self, now_ms: u64, src: &str) {
+        if !self.gossip.index_of.contains_key(src) {
+            return;
+        }
+        match self.gossip.followers.get_mut(src) {
+            Some(f) => f.last_heard_ms = now_ms,
+            None => {
+                self.gossip.followers.insert(src.to_string(), Follower { last_heard_ms: now_ms, next_seq: 1 });
+                // A new follower gets a heartbeat at once, so it knows it has a hub.
+                if self.config.protocol != Protocol::FullState {
+                    self.flush_one_heartbeat(src);
+                }
+            }
+        }
+    }
+
+    fn flush_one_heartbeat(&mut self, follower: &str) {
+        let digest = self.set.fingerprint().short();
+        let f = self.gossip.followers.get_mut(follower).expect("just inserted");
+        let seq = f.next_seq;
+        f.next_seq += 1;
+        self.send_peer(follower.to_string(), Payload::Flush { seq, values: Vec::new(), digest }, None);
+    }
+
+    /// Hearing a flush from a node more preferred than our hub means it is
+    /// reachable again: follow it.
+    fn maybe_adopt_upstream(&mut self, now_ms: u64, src: &str) {
+        let g = &self.gossip;
+        let Some(&src_index) = g.index_of.get(src) else { return };
+        if src_index >= g.my_index {
+            return;
+        }
+        let better = match g.upstream.as_ref().and_then(|u| g.index_of.get(u)) {
+            None => true,
+            Some(&current) => src_index < current,
+        };
+        if better {
+            self.gossip.suspected_until_ms.remove(src);
+            self.switch_upstream(now_ms, Some(src.to_string()));
+        }
+    }
+
+    fn switch_upstream(&mut self, now_ms: u64, upstream: Option<String>) {
+        let g = &mut self.gossip;
+        g.upstream = upstream;
+        g.upstream_since_ms = now_ms;
+        g.expected_seq = None;
+        g.seqs_ahead.clear();
+        g.latest_upstream_digest = None;
+        g.gap_since_ms = None;
+        g.repair_until_ms = None;
+        // Whatever the old hub had not echoed goes to the new one.
+        let in_flight: Vec<i64> = g.unconfirmed.keys().copied().collect();
+        if self.gossip.upstream.is_some() {
+            for v in in_flight {
+                self.queue_for_upstream(now_ms, v);
+            }
+            if self.config.protocol == Protocol::FullState {
+                self.send_full_state_upstream();
+            } else {
+                // Push at once (possibly empty): it registers us with the hub.
+                self.push(now_ms);
+            }
+        }
+    }
+
+    fn on_upstream_flush(&mut self, now_ms: u64, seq: u64, digest: String) {
+        let g = &mut self.gossip;
+        if g.latest_upstream_digest.as_ref().is_none_or(|(s, _)| seq >= *s) {
+            g.latest_upstream_digest = Some((seq, digest));
+        }
+        match g.expected_seq {
+            None => g.expected_seq = Some(seq + 1),
+            Some(expected) if seq == expected => {
+                let mut next = expected + 1;
+                while g.seqs_ahead.remove(&next) {
+                    next += 1;
+                }
+                g.expected_seq = Some(next);
+            }
+            Some(expected) if seq > expected => {
+                g.seqs_ahead.insert(seq);
+                g.gap_since_ms.get_or_insert(now_ms);
+                return;
+            }
+            Some(_) => return, // a duplicate or late copy: values merged, nothing to check
+        }
+        if !g.seqs_ahead.is_empty() {
+            return;
+        }
+        g.gap_since_ms = None;
+        self.check_against_upstream(now_ms);
+    }
+
+    /// The digest comparison: our set minus what is still in flight to the
+    /// hub must equal the hub's set as of its latest flush.
+    fn check_against_upstream(&mut self, now_ms: u64) {
+        let Some((_, upstream_digest)) = self.gossip.latest_upstream_digest.clone() else { return };
+        self.counters.syncs += 1;
+        let mut settled = self.set.fingerprint();
+        settled.sub(&self.gossip.unconfirmed_fingerprint);
+        if settled.short() == upstream_digest {
+            self.counters.skipped += 1;
+        } else {
+            self.start_repair(now_ms);
+        }
+    }
+
+    fn start_repair(&mut self, now_ms: u64) {
+        let Some(upstream) = self.gossip.upstream.clone() else { return };
+        if self.gossip.repair_until_ms.is_some_and(|t| t > now_ms) {
+            return;
+        }
+        let g = &mut self.gossip;
+        g.repair_until_ms = Some(now_ms + self.config.repair_timeout_ms);
+        g.expected_seq = None;
+        g.seqs_ahead.clear();
+        g.gap_since_ms = None;
+        // The repair hands the hub everything we have, in flight or not.
+        g.unconfirmed.clear();
+        g.unconfirmed_queue.clear();
+        g.unconfirmed_fingerprint = Fingerprint::EMPTY;
+        let payload = Payload::SyncFull { values: self.set.to_vec() };
+        self.send_peer(upstream, payload, None);
+    }
+
+    fn send_full_state_upstream(&mut self) {
+        if let Some(upstream) = self.gossip.upstream.clone() {
+            self.send_peer(upstream, Payload::FullState { values: self.set.to_vec() }, None);
+        }
+    }
+
+    /// Runs every gossip timer that is due.
+    pub(crate) fn gossip_timeout(&mut self, now_ms: u64) {
+        if self.gossip.index_of.is_empty() {
+            return;
+        }
+        self.check_upstream_liveness(now_ms);
+        if self.config.protocol == Protocol::FullState {
+            if self.gossip.next_full_state_ms.is_some_and(|t| t <= now_ms) {
+                self.gossip.next_full_state_ms = Some(now_ms + self.config.full_state_interval_ms);
+                self.full_state_round(now_ms);
+            }
+            return;
+        }
+        if self.gossip.flush_due_ms.is_some_and(|t| t <= now_ms)
+            || self.gossip.next_heartbeat_ms.is_some_and(|t| t <= now_ms) && !self.gossip.followers.is_empty()
+        {
+            self.flush(now_ms);
+        }
+        self.requeue_unconfirmed(now_ms);
+        let keepalive_due = self.keepalive_due_ms().is_some_and(|t| t <= now_ms);
+        if self.gossip.push_due_ms.is_some_and(|t| t <= now_ms) || keepalive_due {
+            self.push(now_ms);
+        }
+        // A repair unanswered by its deadline (request or reply lost) is
+        // retried at once rather than at the next mismatch, which when the
+        // cluster is idle is a heartbeat away.
+        let repair_overdue = self.gossip.repair_until_ms.is_some_and(|t| t <= now_ms);
+        let gap_overdue = self.gossip.gap_since_ms.is_some_and(|t| t + self.config.gap_timeout_ms <= now_ms);
+        if repair_overdue || gap_overdue {
+            self.start_repair(now_ms);
+        }
+    }
+
+    fn full_state_round(&mut self, now_ms: u64) {
+        self.send_full_state_upstream();
+        self.gossip.last_sent_upstream_ms = now_ms;
+        let is_primary = self.gossip.my_index == 0;
+        let expiry_ms = 2 * self.config.hub_timeout_ms;
+        if !is_primary {
+            self.gossip.followers.retain(|_, f| f.last_heard_ms + expiry_ms > now_ms);
+        }
+        let values = self.set.to_vec();
+        for follower in self.gossip.followers.keys().cloned().collect::<Vec<_>>() {
+            self.send_peer(follower, Payload::FullState { values: values.clone() }, None);
+        }
+    }
+
+    /// Values pushed long ago and never echoed were probably lost: push again.
+    fn requeue_unconfirmed(&mut self, now_ms: u64) {
+        while let Some(&(pushed_ms, v)) = self.gossip.unconfirmed_queue.front() {
+            if pushed_ms + self.config.retransmit_ms > now_ms {
+                break;
+            }
+            let g = &mut self.gossip;
+            g.unconfirmed_queue.pop_front();
+            if g.unconfirmed.get(&v) == Some(&pushed_ms) {
+                self.queue_for_upstream(now_ms, v);
+            }
+        }
+    }
+
+    /// Followers of a backup hub must keep telling it they are there; the
+    /// primary counts everyone as a follower, so its followers need not.
+    fn keepalive_due_ms(&self) -> Option<u64> {
+        let g = &self.gossip;
+        let upstream = g.upstream.as_ref()?;
+        if g.index_of.get(upstream) == Some(&0) {
+            return None;
+        }
+        Some(g.last_sent_upstream_ms + self.config.heartbeat_interval_ms)
+    }
+
+    fn check_upstream_liveness(&mut self, now_ms: u64) {
+        let g = &self.gossip;
+        if let Some(upstream) = g.upstream.clone() {
+            let heard = g.last_heard_ms.get(&upstream).copied().unwrap_or(0).max(g.upstream_since_ms);
+            if heard + self.config.hub_timeout_ms <= now_ms {
+                self.gossip.suspected_until_ms.insert(upstream, now_ms + self.config.suspect_ms);
+                let next = self.best_candidate(now_ms);
+                self.switch_upstream(now_ms, next);
+                return;
+            }
+        }
+        // Retry a more preferred hub whose suspicion has expired.
+        let current = self.gossip.upstream.as_ref().and_then(|u| self.gossip.index_of.get(u)).copied();
+        if let Some(candidate) = self.best_candidate(now_ms) {
+            let candidate_index = self.gossip.index_of[&candidate];
+            if current.is_none_or(|c| candidate_index < c) {
+                self.switch_upstream(now_ms, Some(candidate));
+            }
+        }
+    }
+
+    /// The most preferred lower-indexed node not currently suspected.
+    fn best_candidate(&self, now_ms: u64) -> Option<String> {
+        let g = &self.gossip;
+        self.node_ids[..g.my_index]
+            .iter()
+            .find(|id| g.suspected_until_ms.get(*id).is_none_or(|&t| t <= now_ms))
+            .cloned()
+    }
+
+    /// The earliest time a gossip timer wants to run.
+    pub(crate) fn gossip_poll_timeout(&self) -> Option<u64> {
+        let g = &self.gossip;
+        if g.index_of.is_empty() {
+            return None;
+        }
+        let liveness = g.upstream.as_ref().map(|u| {
+            g.last_heard_ms.get(u).copied().unwrap_or(0).max(g.upstream_since_ms) + self.config.hub_timeout_ms
+        });
+        let retry = self.node_ids[..g.my_index]
+            .iter()
+            .take_while(|id| Some(*id) != g.upstream.as_ref())
+            .filter_map(|id| g.suspected_until_ms.get(id).copied())
+            .min();
+        if self.config.protocol == Protocol::FullState {
+            return [g.next_full_state_ms, liveness, retry].into_iter().flatten().min();
+        }
+        let timers = [
+            g.flush_due_ms,
+            g.next_heartbeat_ms.filter(|_| !g.followers.is_empty()),
+            g.push_due_ms,
+            self.keepalive_due_ms(),
+            g.unconfirmed_queue.front().map(|(t, _)| t + self.config.retransmit_ms),
+            g.gap_since_ms.map(|t| t + self.config.gap_timeout_ms),
+            g.repair_until_ms,
+            liveness,
+            retry,
+        ];
+        timers.into_iter().flatten().min()
+    }
 }

@@ -9,8 +9,13 @@ pub mod fingerprint;
 pub mod gossip;
 pub mod node;
 pub mod reconcile;
+pub mod rng;
 pub mod set;
+pub mod sim;
 pub mod wire;
+
+#[cfg(target_arch = "wasm32")]
+pub mod wasm;
 
 pub use fingerprint::{Fingerprint, SetDigest};
 pub use gossip::{MessageKind, NodeConfig, Protocol};

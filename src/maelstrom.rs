@@ -16,9 +16,13 @@ use std::time::{Duration, Instant};
 use anti_entropy::wire;
 use anti_entropy::Node;
 
-/// Lines queued between the reader thread and the node before the reader
+/// Batches queued between the reader thread and the node before the reader
 /// waits: bounds memory when stdin outpaces the node.
-const LINE_QUEUE_CAPACITY: usize = 4096;
+const BATCH_QUEUE_CAPACITY: usize = 64;
+/// Most lines per batch. The reader hands over whatever complete lines are
+/// already buffered, so a burst costs one channel hand-off (and at most one
+/// thread wake-up) per batch instead of per line.
+const BATCH_MAX_LINES: usize = 1024;
 
 pub fn run() -> ExitCode {
     if io::stdin().is_terminal() {
@@ -39,8 +43,8 @@ pub fn run() -> ExitCode {
             }
             write_outputs(&mut node, &mut out)?;
 
-            let line = match lines.try_recv() {
-                Ok(line) => line,
+            let batch = match lines.try_recv() {
+                Ok(batch) => batch,
                 Err(TryRecvError::Disconnected) => return out.flush(),
                 Err(TryRecvError::Empty) => {
                     // Nothing queued: everything produced so far goes out now.
@@ -53,18 +57,22 @@ pub fn run() -> ExitCode {
                         }
                     };
                     match waited {
-                        Ok(line) => line,
+                        Ok(batch) => batch,
                         Err(RecvTimeoutError::Timeout) => continue,
                         Err(RecvTimeoutError::Disconnected) => return out.flush(),
                     }
                 }
             };
-            let trimmed = line.trim_ascii();
-            if trimmed.is_empty() {
-                continue;
-            }
-            if let Err(reason) = node.handle_input(elapsed_ms(started), wire::decode(trimmed)) {
-                eprintln!("anti-entropy: skipped input line: {reason}");
+            let now_ms = elapsed_ms(started);
+            for line in batch {
+                let trimmed = line.trim_ascii();
+                if trimmed.is_empty() {
+                    continue;
+                }
+                if let Err(reason) = node.handle_input(now_ms, wire::decode(trimmed)) {
+                    eprintln!("anti-entropy: skipped input line: {reason}");
+                }
+                write_outputs(&mut node, &mut out)?;
             }
         }
     })();
@@ -91,24 +99,33 @@ fn elapsed_ms(started: Instant) -> u64 {
     started.elapsed().as_millis() as u64
 }
 
-/// Reads stdin line by line on its own thread; the channel closes at EOF.
-fn spawn_line_reader() -> mpsc::Receiver<Vec<u8>> {
-    let (tx, rx) = mpsc::sync_channel(LINE_QUEUE_CAPACITY);
+/// Reads stdin on its own thread and sends batches of lines; the channel
+/// closes at EOF.
+fn spawn_line_reader() -> mpsc::Receiver<Vec<Vec<u8>>> {
+    let (tx, rx) = mpsc::sync_channel(BATCH_QUEUE_CAPACITY);
     thread::spawn(move || {
         let mut reader = BufReader::with_capacity(1 << 16, io::stdin().lock());
         loop {
-            let mut line = Vec::new();
-            match reader.read_until(b'\n', &mut line) {
-                Ok(0) => break,
-                Ok(_) => {
-                    if tx.send(line).is_err() {
+            let mut batch = Vec::new();
+            let mut at_eof = false;
+            // The first line may block; further ones only if already buffered.
+            while batch.is_empty() || (batch.len() < BATCH_MAX_LINES && reader.buffer().contains(&b'\n')) {
+                let mut line = Vec::new();
+                match reader.read_until(b'\n', &mut line) {
+                    Ok(0) => {
+                        at_eof = true;
+                        break;
+                    }
+                    Ok(_) => batch.push(line),
+                    Err(e) => {
+                        eprintln!("anti-entropy: cannot read stdin: {e}");
+                        at_eof = true;
                         break;
                     }
                 }
-                Err(e) => {
-                    eprintln!("anti-entropy: cannot read stdin: {e}");
-                    break;
-                }
+            }
+            if !batch.is_empty() && tx.send(batch).is_err() || at_eof {
+                break;
             }
         }
     });

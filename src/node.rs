@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
-use crate::gossip::NodeConfig;
+use crate::gossip::{GossipState, MessageKind, NodeConfig};
 use crate::set::MessageSet;
 use crate::wire::{self, Body, Decoded, Envelope, Payload, Rejection};
 
@@ -40,13 +40,13 @@ pub struct StatsReport {
 
 /// The accounting counters the node keeps; [`StatsReport`] adds derived ones.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct Counters {
-    syncs: u64,
-    skipped: u64,
-    transferred: u64,
-    bytes_sent: u64,
-    bytes_full_state: u64,
-    messages_sent: u64,
+pub(crate) struct Counters {
+    pub syncs: u64,
+    pub skipped: u64,
+    pub transferred: u64,
+    pub bytes_sent: u64,
+    pub bytes_full_state: u64,
+    pub messages_sent: u64,
 }
 
 /// Bytes of `, "local_messages": ` in a `digest_sync_ok` body: what a
@@ -56,16 +56,18 @@ const LOCAL_MESSAGES_FIELD_LEN: u64 = r#", "local_messages": "#.len() as u64;
 /// A broadcast node.
 #[derive(Debug, Default)]
 pub struct Node {
-    config: NodeConfig,
+    pub(crate) config: NodeConfig,
     /// Our node id; empty until `init`.
-    id: String,
-    node_ids: Vec<String>,
-    /// The topology Maelstrom suggested (kept for inspection).
+    pub(crate) id: String,
+    pub(crate) node_ids: Vec<String>,
+    /// The topology Maelstrom suggested. The node builds its own overlay
+    /// (see `gossip`), so this is kept for inspection only.
     suggested_topology: BTreeMap<String, Vec<String>>,
-    set: MessageSet,
+    pub(crate) set: MessageSet,
     next_msg_id: u64,
     outbox: VecDeque<Envelope>,
-    counters: Counters,
+    pub(crate) counters: Counters,
+    pub(crate) gossip: GossipState,
 }
 
 impl Node {
@@ -92,6 +94,17 @@ impl Node {
 
     pub fn suggested_topology(&self) -> &BTreeMap<String, Vec<String>> {
         &self.suggested_topology
+    }
+
+    /// The hub this node pushes to and checks itself against (`None` for the
+    /// primary, before `init`, or for a node cut off from every hub).
+    pub fn upstream(&self) -> Option<&str> {
+        self.gossip.upstream.as_deref()
+    }
+
+    /// The nodes this node flushes to as their hub.
+    pub fn followers(&self) -> Vec<&str> {
+        self.gossip.followers.keys().map(String::as_str).collect()
     }
 
     /// The messages this node holds.
@@ -135,7 +148,7 @@ impl Node {
 
     /// Handles one message addressed to this node. Replies and error bodies
     /// are not answered; they come back as `Err` so the shell can log them.
-    pub fn handle_message(&mut self, _now_ms: u64, msg: Envelope) -> Result<(), String> {
+    pub fn handle_message(&mut self, now_ms: u64, msg: Envelope) -> Result<(), String> {
         let Envelope { src, dest, body } = msg;
         let Body { payload, msg_id, .. } = body;
         if payload.is_reply() {
@@ -144,11 +157,18 @@ impl Node {
         let Some(request_id) = msg_id else {
             return Err(format!("ignoring {} from {src} without msg_id", payload.type_name()));
         };
+        if payload.kind() != MessageKind::Client {
+            if self.handle_peer(now_ms, &src, payload, request_id) {
+                return Ok(());
+            }
+            return Err(format!("unexpected peer message from {src}"));
+        }
         let from = self.reply_source(&dest);
         let reply = match payload {
             Payload::Init { node_id, node_ids } => {
                 self.id = node_id;
                 self.node_ids = node_ids;
+                self.gossip_init(now_ms);
                 Payload::InitOk
             }
             Payload::Topology { topology } => {
@@ -156,14 +176,14 @@ impl Node {
                 Payload::TopologyOk
             }
             Payload::Broadcast { message } => {
-                self.set.insert(message);
+                self.learn(now_ms, [message], None);
                 Payload::BroadcastOk
             }
             Payload::Read => Payload::ReadOk { messages: self.set.to_vec() },
             Payload::Digest => Payload::DigestOk { digest: self.set.digest().to_hex(), count: self.set.len() as u64 },
             Payload::DigestSync { remote_digest, remote_messages } => {
                 return {
-                    self.client_digest_sync(from, src, request_id, &remote_digest, remote_messages);
+                    self.client_digest_sync(now_ms, from, src, request_id, &remote_digest, remote_messages);
                     Ok(())
                 };
             }
@@ -181,14 +201,16 @@ impl Node {
         Ok(())
     }
 
-    /// Runs timers that are due. Nothing is scheduled yet: the node has no
-    /// periodic work until cluster gossip is enabled.
-    pub fn handle_timeout(&mut self, _now_ms: u64) {}
+    /// Runs the timers that are due (hub flushes, pushes, heartbeats,
+    /// retransmissions, failover).
+    pub fn handle_timeout(&mut self, now_ms: u64) {
+        self.gossip_timeout(now_ms);
+    }
 
     /// When the node next wants `handle_timeout`, in the caller's `now_ms`
     /// time base.
     pub fn poll_timeout(&self) -> Option<u64> {
-        None
+        self.gossip_poll_timeout()
     }
 
     /// Next message to send, in the order the node produced them.
@@ -200,6 +222,7 @@ impl Node {
     /// the caller's messages and return the whole set.
     fn client_digest_sync(
         &mut self,
+        now_ms: u64,
         from: String,
         client: String,
         request_id: u64,
@@ -212,10 +235,7 @@ impl Node {
             self.counters.skipped += 1;
             Payload::DigestSyncOk { matched: true, transferred: 0, local_messages: None }
         } else {
-            let mut transferred = 0;
-            for value in remote_messages.into_iter().flatten() {
-                transferred += u64::from(self.set.insert(value));
-            }
+            let transferred = self.learn(now_ms, remote_messages.into_iter().flatten(), None);
             self.counters.transferred += transferred;
             Payload::DigestSyncOk { matched: false, transferred, local_messages: Some(self.set.to_vec()) }
         };
@@ -237,6 +257,32 @@ impl Node {
         } else {
             self.id.clone()
         }
+    }
+
+    /// Queues a node-to-node message and accounts for it: its real bytes, and
+    /// what a full-state protocol would have sent in its place (push, flush
+    /// and heartbeat messages stand in for a whole-set transfer; repair and
+    /// full-state messages are whole-set transfers already).
+    pub(crate) fn send_peer(&mut self, dest: String, payload: Payload, in_reply_to: Option<u64>) {
+        let full_state_equivalent = match payload.kind() {
+            MessageKind::Push | MessageKind::Digest => Some(self.full_state_message_len(&dest)),
+            _ => None,
+        };
+        self.send_from(self.id.clone(), dest, payload, in_reply_to);
+        let bytes = wire::wire_len(self.outbox.back().expect("just queued"));
+        self.counters.bytes_sent += bytes;
+        self.counters.bytes_full_state += full_state_equivalent.unwrap_or(bytes);
+    }
+
+    /// Bytes of a `full_state` message carrying our whole set to `dest`,
+    /// without building it.
+    fn full_state_message_len(&self, dest: &str) -> u64 {
+        let empty = Envelope {
+            src: self.id.clone(),
+            dest: dest.to_string(),
+            body: Body { payload: Payload::FullState { values: Vec::new() }, in_reply_to: None, msg_id: Some(self.next_msg_id) },
+        };
+        wire::wire_len(&empty) - "[]".len() as u64 + self.set.json_list_len()
     }
 
     /// Queues a message with the next `msg_id`.

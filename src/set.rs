@@ -133,20 +133,25 @@ impl MessageSet {
 
     /// Inserts `value`; returns whether it was new.
     pub fn insert(&mut self, value: i64) -> bool {
-        if self.contains(value) {
-            return false;
+        match insert_rec(&mut self.root, value, true) {
+            Inserted::Duplicate => return false,
+            Inserted::Fits(added) => self.total.add(&added),
+            Inserted::Split(added, right) => {
+                self.total.add(&added);
+                self.grow_root(right);
+            }
         }
-        let added = Fingerprint::of_value(value);
-        self.total.add(&added);
         self.decimal_digits_total += decimal_len(value);
-        if let Some(right) = insert_rec(&mut self.root, value, &added, true) {
-            let old_root = std::mem::replace(&mut self.root, Node::Leaf(Vec::new()));
-            let mut left_fp = self.total;
-            left_fp.sub(&right.fingerprint);
-            let left = Child { min: node_min(&old_root), fingerprint: left_fp, node: Box::new(old_root) };
-            self.root = Node::Inner(vec![left, right]);
-        }
         true
+    }
+
+    /// The root split: a new root with the old one and its new sibling.
+    fn grow_root(&mut self, right: Child) {
+        let old_root = std::mem::replace(&mut self.root, Node::Leaf(Vec::new()));
+        let mut left_fp = self.total;
+        left_fp.sub(&right.fingerprint);
+        let left = Child { min: node_min(&old_root), fingerprint: left_fp, node: Box::new(old_root) };
+        self.root = Node::Inner(vec![left, right]);
     }
 
     /// Fingerprint of the values `< bound` (`None` = all values).
@@ -249,33 +254,50 @@ fn split_point(len: usize, pos: usize, rightmost: bool) -> usize {
     }
 }
 
-/// Inserts a value known to be absent. Returns the new right sibling when the
-/// node split; the caller then moves that sibling's fingerprint out of the
-/// child it descended into.
-fn insert_rec(node: &mut Node, value: i64, added: &Fingerprint, rightmost: bool) -> Option<Child> {
+/// What inserting into a subtree did.
+enum Inserted {
+    Duplicate,
+    /// The value was added; its fingerprint, for the ancestors' aggregates.
+    Fits(Fingerprint),
+    /// Added, and the node split off this new right sibling.
+    Split(Fingerprint, Child),
+}
+
+/// Inserts a value in one descent: the leaf finds out whether it is new,
+/// hashes it only then, and the aggregates are updated on the way back up.
+fn insert_rec(node: &mut Node, value: i64, rightmost: bool) -> Inserted {
     match node {
         Node::Leaf(values) => {
             let pos = values.partition_point(|&v| v < value);
+            if values.get(pos) == Some(&value) {
+                return Inserted::Duplicate;
+            }
             values.insert(pos, value);
+            let added = Fingerprint::of_value(value);
             if values.len() <= LEAF_CAPACITY {
-                return None;
+                return Inserted::Fits(added);
             }
             let at = split_point(values.len(), pos, rightmost);
             let right = values.split_off(at);
             let fingerprint = Fingerprint::of_values(right.iter().copied());
-            Some(Child { min: right[0], fingerprint, node: Box::new(Node::Leaf(right)) })
+            Inserted::Split(added, Child { min: right[0], fingerprint, node: Box::new(Node::Leaf(right)) })
         }
         Node::Inner(children) => {
             let idx = route(children, value);
             let child_rightmost = rightmost && idx == children.len() - 1;
             let child = &mut children[idx];
+            let (added, split) = match insert_rec(&mut child.node, value, child_rightmost) {
+                Inserted::Duplicate => return Inserted::Duplicate,
+                Inserted::Fits(added) => (added, None),
+                Inserted::Split(added, right) => (added, Some(right)),
+            };
             child.min = child.min.min(value);
-            child.fingerprint.add(added);
-            let split = insert_rec(&mut child.node, value, added, child_rightmost)?;
+            child.fingerprint.add(&added);
+            let Some(split) = split else { return Inserted::Fits(added) };
             child.fingerprint.sub(&split.fingerprint);
             children.insert(idx + 1, split);
             if children.len() <= INNER_CAPACITY {
-                return None;
+                return Inserted::Fits(added);
             }
             let at = split_point(children.len(), idx + 1, rightmost);
             let right = children.split_off(at);
@@ -283,7 +305,7 @@ fn insert_rec(node: &mut Node, value: i64, added: &Fingerprint, rightmost: bool)
             for c in &right {
                 fingerprint.add(&c.fingerprint);
             }
-            Some(Child { min: right[0].min, fingerprint, node: Box::new(Node::Inner(right)) })
+            Inserted::Split(added, Child { min: right[0].min, fingerprint, node: Box::new(Node::Inner(right)) })
         }
     }
 }

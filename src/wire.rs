@@ -10,6 +10,7 @@
 //! `msg_id`, non-ASCII escaped as `\uXXXX`. The payload enum declares fields in
 //! wire order; [`ProtocolFormatter`] supplies the spacing and escaping.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
@@ -45,7 +46,7 @@ pub struct Body {
 }
 
 /// Every body type this node reads or writes. Field order here is wire order.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Payload {
     Init {
@@ -87,12 +88,33 @@ pub enum Payload {
         code: u32,
         text: String,
     },
-    // Node-to-node anti-entropy types follow here; list each in KNOWN_TYPES.
+    // Node-to-node types (see `gossip`); each is listed in KNOWN_TYPES.
+    /// Follower to hub: new values (empty: a keepalive).
+    Push {
+        values: Vec<i64>,
+    },
+    /// Hub to follower: values new since the last flush, numbered per
+    /// follower, with the hub's short digest after them (empty values: a
+    /// heartbeat).
+    Flush {
+        seq: u64,
+        values: Vec<i64>,
+        digest: String,
+    },
+    /// Repair after a digest mismatch, seed style: the whole set...
+    SyncFull {
+        values: Vec<i64>,
+    },
+    /// ...answered with the whole set.
+    SyncFullOk {
+        values: Vec<i64>,
+    },
+    /// Full-state protocol: the whole set, every round.
+    FullState {
+        values: Vec<i64>,
+    },
 }
 
-/// Every `type` a node accepts as a request: anything else is answered with
-/// error 10, these with error 12 when their fields are wrong.
-pub const KNOWN_TYPES: &[&str] = &["init", "topology", "broadcast", "read", "digest", "digest_sync", "stats"];
 
 impl Payload {
     /// What this message is, for accounting and visualisation.
@@ -100,6 +122,9 @@ impl Payload {
         use crate::gossip::MessageKind;
         match self {
             Payload::DigestSyncOk { matched: true, .. } => MessageKind::DigestMatch,
+            Payload::Push { values } | Payload::Flush { values, .. } if values.is_empty() => MessageKind::Digest,
+            Payload::Push { .. } | Payload::Flush { .. } => MessageKind::Push,
+            Payload::SyncFull { .. } | Payload::SyncFullOk { .. } | Payload::FullState { .. } => MessageKind::FullState,
             _ => MessageKind::Client,
         }
     }
@@ -122,6 +147,11 @@ impl Payload {
             Payload::Stats => "stats",
             Payload::StatsOk(_) => "stats_ok",
             Payload::Error { .. } => "error",
+            Payload::Push { .. } => "push",
+            Payload::Flush { .. } => "flush",
+            Payload::SyncFull { .. } => "sync_full",
+            Payload::SyncFullOk { .. } => "sync_full_ok",
+            Payload::FullState { .. } => "full_state",
         }
     }
 
@@ -164,78 +194,205 @@ pub struct Rejection {
     pub text: String,
 }
 
+/// The envelope with the body kept as borrowed `(key, raw value)` pairs: one
+/// scan of the line, no copies, and each field parsed on its own later so an
+/// error can name it.
 #[derive(Deserialize)]
 struct RawEnvelope<'a> {
     src: String,
     dest: String,
     #[serde(borrow)]
-    body: &'a RawValue,
+    body: BodyFields<'a>,
 }
 
-/// The fields needed to decide how to answer, read before the payload.
-#[derive(Deserialize)]
-struct BodyHead<'a> {
-    #[serde(rename = "type", borrow, default)]
-    kind: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    msg_id: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    in_reply_to: Option<&'a RawValue>,
+struct BodyFields<'a> {
+    fields: Vec<(Cow<'a, str>, &'a RawValue)>,
+    /// A key that appeared twice: ambiguous, so the request is refused.
+    duplicate: Option<String>,
 }
 
-/// Decodes one line (without its newline).
-pub fn decode(line: &[u8]) -> Decoded {
-    let raw: RawEnvelope = match serde_json::from_slice(line) {
-        Ok(raw) => raw,
-        Err(e) => return Decoded::Unanswerable(format!("not a Maelstrom message ({e})")),
-    };
-    let head: BodyHead = match serde_json::from_str(raw.body.get()) {
-        Ok(head) => head,
-        Err(e) => return Decoded::Unanswerable(format!("body is not a JSON object ({e})")),
-    };
-    let in_reply_to = match head.in_reply_to.map(|v| serde_json::from_str::<u64>(v.get())) {
-        None => None,
-        Some(Ok(id)) => Some(id),
-        Some(Err(_)) => return Decoded::Unanswerable("in_reply_to is not a non-negative integer".into()),
-    };
-    let msg_id = match head.msg_id.map(|v| serde_json::from_str::<u64>(v.get())) {
-        None => None,
-        Some(Ok(id)) => Some(id),
-        Some(Err(_)) => return Decoded::Unanswerable("msg_id is not a non-negative integer".into()),
-    };
-    let kind = head.kind.and_then(|k| serde_json::from_str::<String>(k.get()).ok());
-    let reject = |code: u32, text: String| match msg_id {
-        Some(id) if in_reply_to.is_none() => Decoded::Rejected(Rejection {
-            src: raw.src.clone(),
-            dest: raw.dest.clone(),
-            in_reply_to: id,
-            code,
-            text,
-        }),
-        _ => Decoded::Unanswerable(text),
-    };
-    let Some(kind) = kind else {
-        return reject(error_code::MALFORMED_REQUEST, "body.type is missing or not a string".into());
-    };
-    match serde_json::from_str::<Payload>(raw.body.get()) {
-        Ok(payload) => {
-            if msg_id.is_none() && !payload.is_reply() {
-                return Decoded::Unanswerable(format!("{kind} request without msg_id"));
+impl<'de: 'a, 'a> Deserialize<'de> for BodyFields<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct FieldsVisitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for FieldsVisitor<'a> {
+            type Value = BodyFields<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
             }
-            Decoded::Message(Envelope { src: raw.src, dest: raw.dest, body: Body { payload, in_reply_to, msg_id } })
+            fn visit_map<M: serde::de::MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
+                let mut fields = BodyFields { fields: Vec::with_capacity(4), duplicate: None };
+                while let Some(FieldName(key)) = map.next_key::<FieldName<'a>>()? {
+                    let value = map.next_value::<&'a RawValue>()?;
+                    if fields.fields.iter().any(|(k, _)| *k == key) {
+                        fields.duplicate.get_or_insert_with(|| key.to_string());
+                    }
+                    fields.fields.push((key, value));
+                }
+                Ok(fields)
+            }
         }
-        Err(e) => {
-            if is_known_type(&kind) {
-                reject(error_code::MALFORMED_REQUEST, format!("malformed {kind} request: {e}"))
-            } else {
-                reject(error_code::NOT_SUPPORTED, format!("unsupported request type {kind:?}"))
+        deserializer.deserialize_map(FieldsVisitor(std::marker::PhantomData))
+    }
+}
+
+/// A field name, borrowed from the line unless it contains escapes (serde's
+/// own `Cow<str>` always copies).
+struct FieldName<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for FieldName<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct NameVisitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for NameVisitor<'a> {
+            type Value = FieldName<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a field name")
             }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(FieldName(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(FieldName(Cow::Owned(v.to_string())))
+            }
+        }
+        deserializer.deserialize_str(NameVisitor(std::marker::PhantomData))
+    }
+}
+
+impl<'a> BodyFields<'a> {
+    fn raw(&self, name: &str) -> Option<&'a RawValue> {
+        self.fields.iter().find(|(k, _)| k == name).map(|(_, v)| *v)
+    }
+
+    /// A required field, parsed as `T`.
+    fn req<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<T, String> {
+        let raw = self.raw(name).ok_or_else(|| format!("missing field `{name}`"))?;
+        parse_field(name, raw)
+    }
+
+    /// An optional field: absent and `null` both give `None`.
+    fn opt<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<Option<T>, String> {
+        match self.raw(name) {
+            None => Ok(None),
+            Some(raw) => parse_field(name, raw),
         }
     }
 }
 
-fn is_known_type(kind: &str) -> bool {
-    KNOWN_TYPES.contains(&kind)
+/// Parses one field's raw JSON. serde's message ends with a position inside
+/// that field's text ("at line 1 column 4"), which would mislead a reader of
+/// the whole line, so it is cut off.
+fn parse_field<T: serde::de::DeserializeOwned>(name: &str, raw: &RawValue) -> Result<T, String> {
+    serde_json::from_str(raw.get()).map_err(|e| {
+        let text = e.to_string();
+        let text = text.rfind(" at line ").map_or(text.as_str(), |cut| &text[..cut]);
+        format!("field `{name}`: {text}")
+    })
+}
+
+/// Why a body could not become a payload.
+enum PayloadError {
+    UnknownType,
+    Malformed(String),
+}
+
+impl From<String> for PayloadError {
+    fn from(text: String) -> Self {
+        PayloadError::Malformed(text)
+    }
+}
+
+/// Builds the payload of type `kind` from its fields. This match is the one
+/// list of body types a node accepts: any other `type` is error 10.
+fn payload_from_fields(kind: &str, f: &BodyFields) -> Result<Payload, PayloadError> {
+    if let Some(name) = &f.duplicate {
+        return Err(PayloadError::Malformed(format!("duplicate field `{name}`")));
+    }
+    Ok(match kind {
+        "init" => Payload::Init { node_id: f.req("node_id")?, node_ids: f.req("node_ids")? },
+        "init_ok" => Payload::InitOk,
+        "topology" => Payload::Topology { topology: f.req("topology")? },
+        "topology_ok" => Payload::TopologyOk,
+        "broadcast" => Payload::Broadcast { message: f.req("message")? },
+        "broadcast_ok" => Payload::BroadcastOk,
+        "read" => Payload::Read,
+        "read_ok" => Payload::ReadOk { messages: f.req("messages")? },
+        "digest" => Payload::Digest,
+        "digest_ok" => Payload::DigestOk { digest: f.req("digest")?, count: f.req("count")? },
+        "digest_sync" => {
+            Payload::DigestSync { remote_digest: f.req("remote_digest")?, remote_messages: f.opt("remote_messages")? }
+        }
+        "digest_sync_ok" => Payload::DigestSyncOk {
+            matched: f.req("match")?,
+            transferred: f.req("transferred")?,
+            local_messages: f.opt("local_messages")?,
+        },
+        "stats" => Payload::Stats,
+        "stats_ok" => Payload::StatsOk(serde_json::from_str(&fields_object(f)).map_err(|e| e.to_string())?),
+        "error" => Payload::Error { code: f.req("code")?, text: f.req("text")? },
+        "push" => Payload::Push { values: f.req("values")? },
+        "flush" => Payload::Flush { seq: f.req("seq")?, values: f.req("values")?, digest: f.req("digest")? },
+        "sync_full" => Payload::SyncFull { values: f.req("values")? },
+        "sync_full_ok" => Payload::SyncFullOk { values: f.req("values")? },
+        "full_state" => Payload::FullState { values: f.req("values")? },
+        _ => return Err(PayloadError::UnknownType),
+    })
+}
+
+/// Re-assembles the fields as a JSON object (for the one payload that is a
+/// whole struct, `stats_ok`; never on a node's hot path).
+fn fields_object(f: &BodyFields) -> String {
+    let mut map = serde_json::Map::new();
+    for (k, v) in &f.fields {
+        if let Ok(value) = serde_json::from_str(v.get()) {
+            map.insert(k.to_string(), value);
+        }
+    }
+    serde_json::Value::Object(map).to_string()
+}
+
+/// Decodes one line (without its newline).
+pub fn decode(line: &[u8]) -> Decoded {
+    // serde reads a struct from a JSON array too (fields by position), so
+    // `["c1", "n1", {...}]` would be served: only objects are messages. (The
+    // body is read as a map, which already refuses arrays.)
+    if line.trim_ascii_start().first() != Some(&b'{') {
+        return Decoded::Unanswerable("not a Maelstrom message (not a JSON object)".into());
+    }
+    let raw: RawEnvelope = match serde_json::from_slice(line) {
+        Ok(raw) => raw,
+        Err(e) => return Decoded::Unanswerable(format!("not a Maelstrom message ({e})")),
+    };
+    let fields = &raw.body;
+    let (msg_id, in_reply_to) = match (fields.opt::<u64>("msg_id"), fields.opt::<u64>("in_reply_to")) {
+        (Ok(msg_id), Ok(in_reply_to)) => (msg_id, in_reply_to),
+        (Err(e), _) | (_, Err(e)) => return Decoded::Unanswerable(format!("{e} (expected a non-negative integer)")),
+    };
+    let kind: Option<String> = fields.req("type").ok();
+    let payload = match &kind {
+        None => Err(PayloadError::Malformed("body.type is missing or not a string".into())),
+        Some(kind) => payload_from_fields(kind, fields),
+    };
+    let kind = kind.unwrap_or_default();
+    let (code, text) = match payload {
+        Ok(payload) if msg_id.is_none() && !payload.is_reply() => {
+            return Decoded::Unanswerable(format!("{kind} request without msg_id"));
+        }
+        Ok(payload) => {
+            let body = Body { payload, in_reply_to, msg_id };
+            return Decoded::Message(Envelope { src: raw.src, dest: raw.dest, body });
+        }
+        Err(PayloadError::UnknownType) => (error_code::NOT_SUPPORTED, format!("unsupported request type {kind:?}")),
+        Err(PayloadError::Malformed(e)) if kind.is_empty() => (error_code::MALFORMED_REQUEST, e),
+        Err(PayloadError::Malformed(e)) => (error_code::MALFORMED_REQUEST, format!("malformed {kind} request: {e}")),
+    };
+    // Replies and messages without a msg_id cannot be answered, not even
+    // with an error: answering errors with errors could loop between nodes.
+    match msg_id {
+        Some(id) if in_reply_to.is_none() => {
+            Decoded::Rejected(Rejection { src: raw.src, dest: raw.dest, in_reply_to: id, code, text })
+        }
+        _ => Decoded::Unanswerable(text),
+    }
 }
 
 /// The `serde_json` formatter that produces the protocol's exact bytes.

@@ -1,0 +1,198 @@
+// End-to-end: the teaching page in real headless Chromium, driven like a user.
+// Run with `node --test tests/e2e/` after `scripts/wasm.sh build`.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { serveWww, launchBrowser, openPage, counter, counters, requireBuild, RESULTS } from './harness.mjs';
+
+let server;
+let browser;
+
+before(async () => {
+  requireBuild();
+  fs.mkdirSync(RESULTS, { recursive: true });
+  server = await serveWww();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+// Polls `read` until `accept` holds or `timeoutMs` passes; returns the last value.
+async function waitFor(read, accept, timeoutMs, what) {
+  const deadline = Date.now() + timeoutMs;
+  let value = await read();
+  while (!accept(value)) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}; last value ${JSON.stringify(value)}`);
+    await new Promise((r) => setTimeout(r, 100));
+    value = await read();
+  }
+  return value;
+}
+
+async function setSpeed(page, speed) {
+  await page.locator('#speed').selectOption(String(speed));
+}
+
+async function broadcastTo(page, node, times = 1) {
+  await page.locator('#target').selectOption(String(node));
+  for (let i = 0; i < times; i++) await page.getByTestId('broadcast').click();
+}
+
+async function runFor(page, virtualMs) {
+  const start = await counter(page, 'clock');
+  await page.getByTestId('play').click();
+  await waitFor(() => counter(page, 'clock'), (t) => t >= start + virtualMs, 20000, `clock to pass ${start + virtualMs}`);
+  await page.getByTestId('play').click();
+}
+
+test('broadcasts spread, digests skip transfers and save bytes', { timeout: 60000 }, async () => {
+  const { page, errors } = await openPage(browser.context, `${server.url}?n=12&seed=3&p=digest`);
+  assert.equal(await page.getByTestId('protocol').inputValue(), 'digest');
+  const start = await counters(page);
+  assert.equal(start['transfers-skipped'], 0);
+  assert.equal(start.messages, 0);
+
+  await setSpeed(page, 10);
+  // A set big enough that a digest is cheaper than the set it stands for.
+  await broadcastTo(page, 0, 20);
+  await broadcastTo(page, 7, 20);
+  await runFor(page, 3000);
+  const early = await counters(page);
+  assert.ok(early.messages > 0, 'messages flowed');
+  assert.ok(early['bytes-sent'] > 0, 'bytes were sent');
+  assert.equal(await page.getByTestId('converged').textContent(), 'converged', 'every node got every value');
+
+  await runFor(page, 3000);
+  const later = await counters(page);
+  assert.ok(later['transfers-skipped'] > early['transfers-skipped'], `skipped transfers rise: ${JSON.stringify([early, later])}`);
+  assert.ok(later['bytes-saved'] > early['bytes-saved'], `bytes saved rise: ${JSON.stringify([early, later])}`);
+  assert.ok(later['bytes-saved'] > 0, 'digests saved bytes once sets are in sync');
+  assert.equal(later['bytes-full-state'] - later['bytes-sent'], later['bytes-saved'], 'saved = full state - sent');
+
+  // The inspector shows the clicked node's set.
+  await page.locator('input[name="click-mode"][value="inspect"]').check();
+  const box = await page.locator('canvas.cluster').first().boundingBox();
+  // Node 0 sits at the top of the circle.
+  await page.mouse.click(box.x + box.width / 2, box.y + 28);
+  await waitFor(() => page.getByTestId('inspect-count').first().textContent(), (t) => t === '40', 5000, 'inspector set size 40');
+
+  await page.screenshot({ path: path.join(RESULTS, 'page-digest.png'), fullPage: true });
+  assert.deepEqual(errors, []);
+});
+
+test('a split cluster diverges, and heals back to convergence', { timeout: 60000 }, async () => {
+  const { page, errors } = await openPage(browser.context, `${server.url}?n=10&seed=5&p=difference`);
+  await setSpeed(page, 10);
+  await page.getByTestId('partition').click();
+  await broadcastTo(page, 0, 3);
+  await broadcastTo(page, 9, 3);
+  await runFor(page, 2000);
+  assert.equal(await page.getByTestId('converged').textContent(), 'not converged yet', 'halves cannot agree');
+  await page.screenshot({ path: path.join(RESULTS, 'page-split.png') });
+  await page.getByTestId('heal').click();
+  await page.getByTestId('play').click();
+  await waitFor(() => page.getByTestId('converged').textContent(), (t) => t === 'converged', 20000, 'convergence after heal');
+  await page.getByTestId('play').click();
+  assert.deepEqual(errors, []);
+});
+
+test('a scenario link replays to identical counters', { timeout: 60000 }, async () => {
+  const { page, errors } = await openPage(browser.context, `${server.url}?n=16&seed=11&p=difference&loss=0.1&race=full_state`);
+  await setSpeed(page, 10);
+  await broadcastTo(page, 2, 5);
+  await runFor(page, 700);
+  await page.getByTestId('partition').click();
+  await broadcastTo(page, 12, 5);
+  await runFor(page, 900);
+  await page.getByTestId('heal').click();
+  await runFor(page, 1500);
+  await page.locator('#share-at-now').check();
+  const link = await page.locator('#share').inputValue();
+  assert.match(link, /[?&]t=\d+/);
+  assert.match(link, /[?&]a=/);
+  const original = await counters(page);
+  const originalRace = await page.getByTestId('lane-1-summary').textContent();
+
+  const replays = [];
+  for (let i = 0; i < 2; i++) {
+    const replay = await openPage(browser.context, link);
+    replays.push({ counters: await counters(replay.page), race: await replay.page.getByTestId('lane-1-summary').textContent() });
+    assert.deepEqual(replay.errors, []);
+    if (i === 1) await replay.page.screenshot({ path: path.join(RESULTS, 'page-race.png'), fullPage: true });
+    await replay.page.close();
+  }
+  assert.deepEqual(replays[0], replays[1], 'two openings of one link agree');
+  assert.deepEqual(replays[0].counters, original, 'the link reproduces the run it was copied from');
+  assert.equal(replays[0].race, originalRace, 'the raced lane reproduces too');
+  assert.deepEqual(errors, []);
+});
+
+test('full state never skips a transfer', { timeout: 60000 }, async () => {
+  const { page, errors } = await openPage(browser.context, `${server.url}?n=8&seed=2&p=digest`);
+  await page.getByTestId('protocol').selectOption('full_state');
+  await setSpeed(page, 10);
+  await broadcastTo(page, 1, 5);
+  await runFor(page, 2000);
+  const c = await counters(page);
+  assert.ok(c.messages > 0);
+  assert.equal(c['transfers-skipped'], 0);
+  assert.ok(new URL(page.url()).search.includes('p=full_state'), 'the protocol is in the URL');
+  assert.deepEqual(errors, []);
+});
+
+test('keyboard: arrow keys choose a node, Enter broadcasts to it', { timeout: 30000 }, async () => {
+  const { page, errors } = await openPage(browser.context, `${server.url}?n=6&seed=1`);
+  await page.locator('canvas.cluster').first().focus();
+  await page.keyboard.press('ArrowRight');
+  await page.keyboard.press('ArrowRight');
+  await page.keyboard.press('Enter');
+  assert.equal(await page.locator('#target').inputValue(), '2');
+  assert.match(new URL(page.url()).search, /a=0b2(&|$)/);
+  await page.keyboard.press('k');
+  assert.equal(await page.getByTestId('play').getAttribute('aria-pressed'), 'true');
+  assert.deepEqual(errors, []);
+});
+
+test('narrow screen and 64 nodes: layout fits, frame rate measured', { timeout: 60000 }, async () => {
+  const { page, errors } = await openPage(browser.context, `${server.url}?n=64&seed=9&p=difference&race=full_state`);
+  await page.setViewportSize({ width: 390, height: 844 });
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `no horizontal scroll on a phone-sized screen (overflow ${overflow}px)`);
+  await page.screenshot({ path: path.join(RESULTS, 'page-narrow.png'), fullPage: false });
+
+  await page.setViewportSize({ width: 1280, height: 900 });
+  await broadcastTo(page, 0, 10);
+  await broadcastTo(page, 40, 10);
+  await setSpeed(page, 1);
+  await page.getByTestId('play').click();
+  await page.waitForTimeout(3000);
+  const fps = await counter(page, 'fps');
+  const stepMs = await counter(page, 'step-ms');
+  const drawMs = await counter(page, 'draw-ms');
+  await page.screenshot({ path: path.join(RESULTS, 'page-64.png'), fullPage: false });
+  console.log(`64 nodes, two lanes, 1x: ${fps} frames/s in headless Chromium (software rendering); per frame: simulator ${stepMs} ms, drawing ${drawMs} ms`);
+  assert.ok(fps > 0 && stepMs >= 0 && drawMs > 0);
+  assert.deepEqual(errors, []);
+});
+
+test('the timeline rewinds by replaying: same moment, same counters', { timeout: 60000 }, async () => {
+  const { page, errors } = await openPage(browser.context, `${server.url}?n=9&seed=21&p=difference&loss=0.05`);
+  await setSpeed(page, 10);
+  await broadcastTo(page, 4, 6);
+  await runFor(page, 1500);
+  const clock = await counter(page, 'clock');
+  const at = await counters(page);
+  await runFor(page, 1500);
+  const timeline = page.getByTestId('timeline');
+  await timeline.fill('0');
+  await waitFor(() => counter(page, 'clock'), (t) => t === 0, 5000, 'rewind to 0');
+  await timeline.fill(String(clock));
+  await waitFor(() => counter(page, 'clock'), (t) => t === clock, 5000, `seek to ${clock}`);
+  assert.deepEqual(await counters(page), at);
+  assert.deepEqual(errors, []);
+});

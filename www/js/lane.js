@@ -1,0 +1,92 @@
+// One simulated cluster on the page: the wasm Simulation plus what the canvas
+// needs to animate it (messages in flight, set sizes, the bytes-over-time
+// series). The protocol race runs two lanes on the same scenario.
+
+import { Simulation } from '../pkg/anti_entropy.js';
+
+// Messages kept for drawing; beyond this the oldest are forgotten (the totals
+// still count them: they come from the simulator, not from this list).
+const MAX_FLIGHTS = 4000;
+// Bytes-over-time samples are taken at most this often (virtual ms).
+const SAMPLE_EVERY_MS = 20;
+
+export class Lane {
+  constructor(scenario, protocol) {
+    this.protocol = protocol;
+    this.sim = new Simulation({
+      node_count: scenario.nodes,
+      seed: scenario.seed,
+      protocol,
+      loss_probability: scenario.loss,
+    });
+    this.nodeCount = scenario.nodes;
+    this.flights = [];
+    this.counts = new Array(scenario.nodes).fill(0);
+    this.totals = this.sim.totals();
+    this.converged = true;
+    this.nowMs = 0;
+    this.samples = [{ t: 0, sent: 0, full: 0 }];
+    this.stepCostMs = 0;
+    // Partition group per node (all 0: nothing cut).
+    this.groups = new Array(scenario.nodes).fill(0);
+    this.digestBadges = new Array(scenario.nodes).fill('');
+    // Each node's hub in the gossip overlay (null: a root).
+    this.upstream = new Array(scenario.nodes).fill(null);
+    // Nodes whose digest check skipped a transfer in the latest frame.
+    this.justSkipped = [];
+    this.skipped = new Array(scenario.nodes).fill(0);
+    // Time 0 itself: nodes get init and topology, so the overlay shows at once.
+    this.nowMs = -1;
+    this.advanceTo(0);
+  }
+
+  // Runs the simulator to `tMs` and collects the frame it returns.
+  advanceTo(tMs) {
+    if (tMs <= this.nowMs) return;
+    const started = performance.now();
+    const frame = this.sim.advance(tMs);
+    this.stepCostMs += performance.now() - started;
+    this.nowMs = frame.now_ms;
+    for (const m of frame.messages) this.flights.push(m);
+    if (this.flights.length > MAX_FLIGHTS) this.flights.splice(0, this.flights.length - MAX_FLIGHTS);
+    this.counts = frame.counts;
+    this.groups = frame.groups;
+    this.digestBadges = frame.digest_badges;
+    this.upstream = frame.upstream;
+    frame.skipped.forEach((count, i) => { if (count > this.skipped[i]) this.justSkipped.push(i); });
+    this.skipped = frame.skipped;
+    this.totals = frame.totals;
+    this.converged = frame.converged;
+    // Keep one sample per SAMPLE_EVERY_MS: a frame that comes sooner updates the newest sample.
+    const sample = { t: this.nowMs, sent: this.totals.bytes_sent, full: this.totals.bytes_full_state };
+    const previous = this.samples[this.samples.length - 2];
+    if (previous && sample.t - previous.t < SAMPLE_EVERY_MS) this.samples[this.samples.length - 1] = sample;
+    else this.samples.push(sample);
+  }
+
+  // Applies one scenario action at the simulator's current time.
+  apply(action, value) {
+    switch (action.op) {
+      case 'b': this.sim.broadcast(action.node, value); break;
+      case 'i': this.sim.isolate(Uint32Array.from(action.nodes)); break;
+      case 'r': this.sim.reconnect(action.node); break;
+      case 's': this.sim.splitHalves(); break;
+      case 'h': this.sim.heal(); break;
+      default: throw new Error(`unknown action ${action.op}`);
+    }
+  }
+
+  // Forgets messages that finished long enough ago to be off screen.
+  prune(displayMs, keepMs) {
+    if (this.flights.length === 0 || this.flights[0].deliver_ms + keepMs >= displayMs) return;
+    this.flights = this.flights.filter((m) => m.deliver_ms + keepMs >= displayMs);
+  }
+
+  node(i) {
+    return this.sim.node(i);
+  }
+
+  free() {
+    this.sim.free();
+  }
+}
