@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::fingerprint::Fingerprint;
 use crate::node::Node;
-use crate::wire::Payload;
+use crate::reconcile::{self, ReconcileMessage};
+use crate::wire::{self, Payload};
 
 /// How nodes keep each other's sets in sync.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
@@ -159,6 +160,9 @@ pub(crate) struct GossipState {
     pub last_sent_upstream_ms: u64,
     pub repair_until_ms: Option<u64>,
     pub next_full_state_ms: Option<u64>,
+    /// `Protocol::Difference`: reconciliations waiting for more symbols, by
+    /// peer (bounded by `reconcile::MAX_SYMBOLS` each).
+    pub reconcile_sessions: BTreeMap<String, reconcile::Session>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -328,6 +332,7 @@ impl Node {
                     self.gossip.repair_until_ms = None;
                 }
             }
+            Payload::Reconcile(msg) => self.on_reconcile(now_ms, src, msg, msg_id),
             Payload::FullState { values } => {
                 if self.gossip.index_of.get(src).is_some_and(|&i| i < self.gossip.my_index) {
                     self.maybe_adopt_upstream(now_ms, src);
@@ -465,8 +470,51 @@ impl Node {
         g.unconfirmed.clear();
         g.unconfirmed_queue.clear();
         g.unconfirmed_fingerprint = Fingerprint::EMPTY;
-        let payload = Payload::SyncFull { values: self.set.to_vec() };
-        self.send_peer(upstream, payload, None);
+        if self.config.protocol == Protocol::Difference {
+            // The opener stands in for `sync_full`: priced as the whole set.
+            let full_state = self.whole_set_message_len(&upstream, Payload::SyncFull { values: Vec::new() });
+            let opener = Payload::Reconcile(reconcile::initiate(&self.set));
+            self.send_peer_priced(upstream, opener, None, Some(full_state));
+        } else {
+            let payload = Payload::SyncFull { values: self.set.to_vec() };
+            self.send_peer(upstream, payload, None);
+        }
+    }
+
+    /// One step of a `Protocol::Difference` repair (see `reconcile`). The
+    /// answer to an opener stands in for `sync_full_ok` and is priced as our
+    /// whole set; the rounds after it have no full-state counterpart, so they
+    /// count in `bytes_sent` only.
+    fn on_reconcile(&mut self, now_ms: u64, src: &str, msg: ReconcileMessage, msg_id: u64) {
+        let mut session = self.gossip.reconcile_sessions.remove(src).unwrap_or_default();
+        let step = match reconcile::respond(&self.set, &mut session, &msg) {
+            Ok(step) => step,
+            Err(e) => {
+                if session.is_active() {
+                    self.gossip.reconcile_sessions.insert(src.to_string(), session);
+                }
+                let text = format!("malformed {}: {e}", msg.type_name());
+                let error = Payload::Error { code: wire::error_code::MALFORMED_REQUEST, text };
+                self.send_peer(src.to_string(), error, Some(msg_id));
+                return;
+            }
+        };
+        if !step.done {
+            self.gossip.reconcile_sessions.insert(src.to_string(), session);
+        } else if self.gossip.upstream.as_deref() == Some(src) {
+            self.gossip.repair_until_ms = None;
+        }
+        let answers_opener = matches!(msg, ReconcileMessage::Open { .. });
+        for (i, reply) in step.replies.into_iter().enumerate() {
+            let full_state = if answers_opener && i == 0 {
+                self.whole_set_message_len(src, Payload::SyncFullOk { values: Vec::new() })
+            } else {
+                0
+            };
+            self.send_peer_priced(src.to_string(), Payload::Reconcile(reply), None, Some(full_state));
+        }
+        let new = self.learn(now_ms, step.values_to_insert, Some(src));
+        self.counters.transferred += new;
     }
 
     fn send_full_state_upstream(&mut self) {

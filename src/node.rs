@@ -265,22 +265,36 @@ impl Node {
     /// full-state messages are whole-set transfers already).
     pub(crate) fn send_peer(&mut self, dest: String, payload: Payload, in_reply_to: Option<u64>) {
         let full_state_equivalent = match payload.kind() {
-            MessageKind::Push | MessageKind::Digest => Some(self.full_state_message_len(&dest)),
+            MessageKind::Push | MessageKind::Digest => {
+                Some(self.whole_set_message_len(&dest, Payload::FullState { values: Vec::new() }))
+            }
             _ => None,
         };
+        self.send_peer_priced(dest, payload, in_reply_to, full_state_equivalent);
+    }
+
+    /// Queues a node-to-node message whose full-state counterpart the caller
+    /// knows (`None`: the message is its own counterpart).
+    pub(crate) fn send_peer_priced(
+        &mut self,
+        dest: String,
+        payload: Payload,
+        in_reply_to: Option<u64>,
+        full_state_equivalent: Option<u64>,
+    ) {
         self.send_from(self.id.clone(), dest, payload, in_reply_to);
         let bytes = wire::wire_len(self.outbox.back().expect("just queued"));
         self.counters.bytes_sent += bytes;
         self.counters.bytes_full_state += full_state_equivalent.unwrap_or(bytes);
     }
 
-    /// Bytes of a `full_state` message carrying our whole set to `dest`,
-    /// without building it.
-    fn full_state_message_len(&self, dest: &str) -> u64 {
+    /// Bytes of `empty` (a payload whose one list field is empty) carrying
+    /// our whole set to `dest` as the next message, without building it.
+    pub(crate) fn whole_set_message_len(&self, dest: &str, empty: Payload) -> u64 {
         let empty = Envelope {
             src: self.id.clone(),
             dest: dest.to_string(),
-            body: Body { payload: Payload::FullState { values: Vec::new() }, in_reply_to: None, msg_id: Some(self.next_msg_id) },
+            body: Body { payload: empty, in_reply_to: None, msg_id: Some(self.next_msg_id) },
         };
         wire::wire_len(&empty) - "[]".len() as u64 + self.set.json_list_len()
     }

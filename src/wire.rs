@@ -17,6 +17,8 @@ use std::io::{self, Write};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use crate::reconcile::ReconcileMessage;
+
 /// Maelstrom error codes used by this node.
 pub mod error_code {
     /// The request type is not known.
@@ -113,6 +115,10 @@ pub enum Payload {
     FullState {
         values: Vec<i64>,
     },
+    /// Repair after a digest mismatch, `Protocol::Difference`: the
+    /// reconciliation messages of `reconcile`, each with its own `type`.
+    #[serde(untagged)]
+    Reconcile(ReconcileMessage),
 }
 
 
@@ -125,6 +131,8 @@ impl Payload {
             Payload::Push { values } | Payload::Flush { values, .. } if values.is_empty() => MessageKind::Digest,
             Payload::Push { .. } | Payload::Flush { .. } => MessageKind::Push,
             Payload::SyncFull { .. } | Payload::SyncFullOk { .. } | Payload::FullState { .. } => MessageKind::FullState,
+            Payload::Reconcile(msg) if msg.carries_values() => MessageKind::Difference,
+            Payload::Reconcile(_) => MessageKind::Digest,
             _ => MessageKind::Client,
         }
     }
@@ -152,6 +160,7 @@ impl Payload {
             Payload::SyncFull { .. } => "sync_full",
             Payload::SyncFullOk { .. } => "sync_full_ok",
             Payload::FullState { .. } => "full_state",
+            Payload::Reconcile(msg) => msg.type_name(),
         }
     }
 
@@ -334,6 +343,18 @@ fn payload_from_fields(kind: &str, f: &BodyFields) -> Result<Payload, PayloadErr
         "sync_full" => Payload::SyncFull { values: f.req("values")? },
         "sync_full_ok" => Payload::SyncFullOk { values: f.req("values")? },
         "full_state" => Payload::FullState { values: f.req("values")? },
+        "reconcile" => Payload::Reconcile(ReconcileMessage::Open { summary: f.req("summary")? }),
+        "reconcile_symbols" => Payload::Reconcile(ReconcileMessage::Symbols {
+            summary: f.req("summary")?,
+            start: f.req("start")?,
+            symbols: f.req("symbols")?,
+            parity: f.opt("parity")?,
+        }),
+        "reconcile_more" => Payload::Reconcile(ReconcileMessage::More { start: f.req("start")?, end: f.req("end")? }),
+        "reconcile_range" => {
+            Payload::Reconcile(ReconcileMessage::Range { lo: f.req("lo")?, hi: f.opt("hi")?, values: f.req("values")? })
+        }
+        "reconcile_values" => Payload::Reconcile(ReconcileMessage::Values { values: f.req("values")? }),
         _ => return Err(PayloadError::UnknownType),
     })
 }
@@ -475,6 +496,36 @@ mod tests {
 
     fn reply(payload: Payload) -> Envelope {
         Envelope { src: "n1".into(), dest: "c1".into(), body: Body { payload, in_reply_to: Some(3), msg_id: Some(7) } }
+    }
+
+    #[test]
+    fn reconcile_messages_encode_flat_and_decode_back() {
+        let env = Envelope {
+            src: "n2".into(),
+            dest: "n1".into(),
+            body: Body {
+                payload: Payload::Reconcile(ReconcileMessage::Range { lo: i64::MIN, hi: None, values: "AAE".into() }),
+                in_reply_to: None,
+                msg_id: Some(9),
+            },
+        };
+        let line = encode(&env);
+        assert_eq!(
+            line,
+            r#"{"src": "n2", "dest": "n1", "body": {"type": "reconcile_range", "lo": -9223372036854775808, "values": "AAE", "msg_id": 9}}"#
+        );
+        assert_eq!(decode(line.as_bytes()), Decoded::Message(env));
+        let opener = crate::reconcile::initiate(&(0..50).collect());
+        for msg in [opener, ReconcileMessage::More { start: 6, end: 40 }] {
+            let env = Envelope {
+                src: "n2".into(),
+                dest: "n1".into(),
+                body: Body { payload: Payload::Reconcile(msg), in_reply_to: None, msg_id: Some(1) },
+            };
+            assert_eq!(decode(encode(&env).as_bytes()), Decoded::Message(env));
+        }
+        let d = decode(br#"{"src":"n2","dest":"n1","body":{"type":"reconcile_more","msg_id":6,"start":"x","end":3}}"#);
+        assert!(matches!(d, Decoded::Rejected(Rejection { code: 12, .. })), "{d:?}");
     }
 
     #[test]

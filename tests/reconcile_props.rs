@@ -3,8 +3,8 @@
 //! much more than shipping whole sets.
 
 use anti_entropy::reconcile::{reconcile_pair, ReconcileMessage, MAX_FLIGHTS};
-use anti_entropy::wire;
-use anti_entropy::MessageSet;
+use anti_entropy::wire::{self, Body, Envelope, Payload};
+use anti_entropy::{MessageSet, Node, NodeConfig, Protocol};
 use proptest::prelude::*;
 
 /// Values drawn from the places that break things: the extremes, around
@@ -134,5 +134,92 @@ proptest! {
         })
         .map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert!(failures.is_empty(), "{:?}", failures);
+    }
+}
+
+/// A message to `node` from `src`, through the real decoder.
+fn deliver(node: &mut Node, src: &str, payload: Payload, msg_id: u64) {
+    let env = Envelope { src: src.into(), dest: node.id().into(), body: Body { payload, in_reply_to: None, msg_id: Some(msg_id) } };
+    let decoded = wire::decode(wire::encode(&env).as_bytes());
+    node.handle_input(0, decoded).expect("handled");
+}
+
+/// Bytes of `payload` (a whole-set message with an empty list) sent in
+/// place of `sent`, carrying `set`: what the Digest protocol's repair sends.
+fn whole_set_line_len(sent: &Envelope, empty: Payload, set: &MessageSet) -> u64 {
+    let env = Envelope { src: sent.src.clone(), dest: sent.dest.clone(), body: Body { payload: empty, ..sent.body.clone() } };
+    wire::wire_len(&env) - 2 + set.json_list_len()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(60))]
+
+    /// Two real nodes (`Protocol::Difference`, hub n1 and follower n2) hold
+    /// different sets; a hub heartbeat shows the follower the mismatch and
+    /// its repair runs to the end. Both then hold the union, every line they
+    /// sent is a reconciliation message, `bytes_sent` is exactly the sum of
+    /// those lines, and `bytes_full_state` is exactly the Digest protocol's
+    /// repair for the same sets (`sync_full` with the follower's set,
+    /// `sync_full_ok` with the hub's).
+    #[test]
+    fn node_repairs_move_the_union_and_account_their_bytes((a, b) in set_pair()) {
+        let config = NodeConfig { protocol: Protocol::Difference, ..NodeConfig::default() };
+        let mut nodes = [Node::with_config(config.clone()), Node::with_config(config)];
+        let ids = ["n1", "n2"];
+        for (node, id) in nodes.iter_mut().zip(ids) {
+            let init = Payload::Init { node_id: id.into(), node_ids: ids.iter().map(|s| s.to_string()).collect() };
+            deliver(node, "c0", init, 0);
+        }
+        // The hub always holds something the follower lacks, so the check fails.
+        let hub_values: Vec<i64> = a.iter().copied().chain([i64::MIN]).collect();
+        for (node, values) in nodes.iter_mut().zip([&hub_values, &b]) {
+            for (k, &v) in values.iter().enumerate() {
+                deliver(node, "c1", Payload::Broadcast { message: v }, 1 + k as u64);
+            }
+            while node.poll_output().is_some() {}
+        }
+        let before: Vec<MessageSet> = nodes.iter().map(|n| n.set().clone()).collect();
+        let mut union = before[0].clone();
+        union.extend(before[1].to_vec());
+        let stats_before: Vec<_> = nodes.iter().map(|n| n.stats()).collect();
+        prop_assume!(before[1] != union);
+
+        let heartbeat = Payload::Flush { seq: 1, values: Vec::new(), digest: before[0].fingerprint().short() };
+        deliver(&mut nodes[1], "n1", heartbeat, 10_000);
+        let mut line_bytes = [0u64; 2];
+        let mut first_lines: [Option<Envelope>; 2] = [None, None];
+        let mut flights = 0;
+        loop {
+            let mut in_flight = Vec::new();
+            for (i, node) in nodes.iter_mut().enumerate() {
+                while let Some(env) = node.poll_output() {
+                    prop_assert!(matches!(env.body.payload, Payload::Reconcile(_)), "{:?}", env);
+                    line_bytes[i] += wire::wire_len(&env);
+                    first_lines[i].get_or_insert_with(|| env.clone());
+                    in_flight.push((1 - i, env));
+                }
+            }
+            if in_flight.is_empty() {
+                break;
+            }
+            flights += 1;
+            prop_assert!(flights <= MAX_FLIGHTS);
+            for (to, env) in in_flight {
+                let decoded = wire::decode(wire::encode(&env).as_bytes());
+                nodes[to].handle_input(0, decoded).map_err(TestCaseError::fail)?;
+            }
+        }
+        prop_assert_eq!(nodes[0].set(), &union);
+        prop_assert_eq!(nodes[1].set(), &union);
+        let opener = first_lines[1].as_ref().expect("the follower opened a repair");
+        let full_state = [
+            first_lines[0].as_ref().map_or(0, |first| whole_set_line_len(first, Payload::SyncFullOk { values: Vec::new() }, &before[0])),
+            whole_set_line_len(opener, Payload::SyncFull { values: Vec::new() }, &before[1]),
+        ];
+        for i in 0..2 {
+            let stats = nodes[i].stats();
+            prop_assert_eq!(stats.bytes_sent - stats_before[i].bytes_sent, line_bytes[i], "node {}", ids[i]);
+            prop_assert_eq!(stats.bytes_full_state - stats_before[i].bytes_full_state, full_state[i], "node {}", ids[i]);
+        }
     }
 }
