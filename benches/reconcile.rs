@@ -198,7 +198,8 @@ fn main() {
             let value_bytes = (a.json_list_len() as f64 / a.len() as f64).max(1.0);
             let mut pricer = Pricer::new();
             let started = Instant::now();
-            let report = reconcile_pair(&mut a, &mut b, |msg, from| pricer.price(msg, from)).expect("reconciles");
+            let report =
+                reconcile_pair(&mut a, &mut b, false, |msg, from| pricer.price(msg, from)).expect("reconciles");
             let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
             assert_eq!(a, b, "{} d={d}: sets differ after reconciliation", variant.name());
             assert_eq!(a.len(), union_len, "{} d={d}: not the union", variant.name());
@@ -230,20 +231,31 @@ fn main() {
 
 /// The table above is one draw; sketches are probabilistic. Over
 /// `TAIL_SEEDS` draws of which values differ: median and worst bytes, worst
-/// round trips, and how many draws missed the target.
+/// round trips, and how many draws missed the target. Mode `check` is the
+/// table's (a periodic opener that finds the mismatch); `repair` is the
+/// node's (`initiate_repair`: the opener of a known mismatch carries the
+/// initiator's odd sketch, so the first batch is sized from the estimate).
 fn tails() {
     const TAIL_SEEDS: u64 = 20;
     println!("tails over {TAIL_SEEDS} draws per row (which values differ)");
-    println!("{:<17} {:>7} {:>10} {:>10} {:>7} {:>9} {:>7}", "variant", "d", "median", "max", "max_rt", "target", "missed");
-    for variant in [Variant::DenseMissing, Variant::DenseMixed, Variant::RandomMixed] {
-        for d in [1, 10, 1000] {
+    println!(
+        "{:<17} {:<6} {:>7} {:>10} {:>10} {:>7} {:>9} {:>7}",
+        "variant", "mode", "d", "median", "max", "max_rt", "target", "missed"
+    );
+    for (variant, known_mismatch, d) in [Variant::DenseMissing, Variant::DenseMixed, Variant::RandomMixed]
+        .into_iter()
+        .flat_map(|v| [false, true].into_iter().map(move |k| (v, k)))
+        .flat_map(|(v, k)| [1, 10, 1000].into_iter().map(move |d| (v, k, d)))
+    {
+        {
             let mut bytes = Vec::new();
             let mut max_rt = 0;
             let mut missed = 0;
             for seed in 1..=TAIL_SEEDS {
                 let (mut a, mut b) = variant.sets(N, d, seed);
                 let mut pricer = Pricer::new();
-                let report = reconcile_pair(&mut a, &mut b, |msg, from| pricer.price(msg, from)).expect("reconciles");
+                let report = reconcile_pair(&mut a, &mut b, known_mismatch, |msg, from| pricer.price(msg, from))
+                    .expect("reconciles");
                 assert_eq!(a, b);
                 let (target_bytes, target_rt) = target(N, d, u64::MAX);
                 missed += u32::from(
@@ -255,8 +267,9 @@ fn tails() {
             bytes.sort_unstable();
             let (target_bytes, _) = target(N, d, u64::MAX);
             println!(
-                "{:<17} {:>7} {:>10} {:>10} {:>7} {:>9} {:>7}",
+                "{:<17} {:<6} {:>7} {:>10} {:>10} {:>7} {:>9} {:>7}",
                 variant.name(),
+                if known_mismatch { "repair" } else { "check" },
                 d,
                 bytes[bytes.len() / 2],
                 bytes[bytes.len() - 1],

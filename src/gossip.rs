@@ -473,7 +473,7 @@ impl Node {
         if self.config.protocol == Protocol::Difference {
             // The opener stands in for `sync_full`: priced as the whole set.
             let full_state = self.whole_set_message_len(&upstream, Payload::SyncFull { values: Vec::new() });
-            let opener = Payload::Reconcile(reconcile::initiate(&self.set));
+            let opener = Payload::Reconcile(reconcile::initiate_repair(&self.set));
             self.send_peer_priced(upstream, opener, None, Some(full_state));
         } else {
             let payload = Payload::SyncFull { values: self.set.to_vec() };

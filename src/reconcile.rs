@@ -122,9 +122,14 @@ const SUMMARY_DIGEST_BYTES: usize = 16;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type")]
 pub enum ReconcileMessage {
-    /// The opener: the initiator's count and digest.
+    /// The opener: the initiator's count and digest, and its odd sketch when
+    /// it already knows the digests differ (see [`initiate_repair`]).
     #[serde(rename = "reconcile")]
-    Open { summary: String },
+    Open {
+        summary: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        parity: Option<String>,
+    },
     /// Coded symbols `[start, start + k)` of the sender's set, with its
     /// summary; the first batch also carries the set's odd sketch (`parity`),
     /// from which the decoder estimates the size of the difference.
@@ -256,15 +261,28 @@ struct Decoder {
     batches: u32,
 }
 
-/// The opener the initiator sends (typically on a gossip tick).
+/// The opener of a periodic check: one short line, answered only if the
+/// digests differ.
 pub fn initiate(set: &MessageSet) -> ReconcileMessage {
-    ReconcileMessage::Open { summary: SetSummary::of_set(set).encode() }
+    ReconcileMessage::Open { summary: SetSummary::of_set(set).encode(), parity: None }
+}
+
+/// The opener of a repair, when the initiator already knows the digests
+/// differ (a gossip digest check failed): it carries the initiator's odd
+/// sketch (about 215 bytes more), so the responder sizes its first batch
+/// from the estimated difference and a two-sided difference usually
+/// decodes in one round trip instead of two.
+pub fn initiate_repair(set: &MessageSet) -> ReconcileMessage {
+    ReconcileMessage::Open { summary: SetSummary::of_set(set).encode(), parity: Some(OddSketch::of_set(set).encode()) }
 }
 
 /// Handles one message from the peer this session belongs to.
 pub fn respond(set: &MessageSet, session: &mut Session, msg: &ReconcileMessage) -> Result<Step, ReconcileError> {
     match msg {
-        ReconcileMessage::Open { summary } => Ok(on_open(set, SetSummary::decode(summary)?)),
+        ReconcileMessage::Open { summary, parity } => {
+            let peer = SetSummary::decode(summary)?;
+            Ok(on_open(set, peer, parity.as_deref().map(OddSketch::decode).transpose()?))
+        }
         ReconcileMessage::More { start, end } => on_more(set, *start, *end),
         ReconcileMessage::Symbols { summary, start, symbols, parity } => {
             let peer = SetSummary::decode(summary)?;
@@ -280,22 +298,31 @@ pub fn respond(set: &MessageSet, session: &mut Session, msg: &ReconcileMessage) 
 }
 
 /// The responder's answer to an opener: nothing when the digests agree,
-/// otherwise a first symbol batch sized from the count difference, or the
-/// whole set as listings when a sketch would not pay.
-fn on_open(set: &MessageSet, peer: SetSummary) -> Step {
+/// otherwise a first symbol batch sized from what the opener tells (the
+/// count difference, and the difference estimate if it carried a sketch),
+/// or the whole set as listings when a sketch would not pay.
+fn on_open(set: &MessageSet, peer: SetSummary, peer_parity: Option<OddSketch>) -> Step {
     let own = SetSummary::of_set(set);
     if own == peer {
         return Step { done: true, ..Step::default() };
     }
-    let first_batch = symbols_to_decode(own.count.abs_diff(peer.count)).min(MAX_SYMBOLS_PER_MESSAGE);
-    let sketch_pays =
-        own.count > 0 && peer.count > 0 && first_batch <= symbols_within(symbol_budget_bytes(set, peer.count));
+    let own_parity = OddSketch::of_set(set);
+    let estimate = peer_parity.map_or(0, |theirs| own_parity.difference_estimate(&theirs));
+    let needed = symbols_to_decode(estimate.max(own.count.abs_diff(peer.count)));
+    let budget = symbols_within(symbol_budget_bytes(set, peer.count));
+    // With an estimate, spend up to the budget unless even twice the budget
+    // would not be expected to decode; on counts alone, only if it fits.
+    let sketch_pays = own.count > 0
+        && peer.count > 0
+        && if peer_parity.is_some() { needed <= 2 * budget } else { needed <= budget };
     let replies = if sketch_pays {
+        let first_batch = needed.min(budget).min(MAX_SYMBOLS_PER_MESSAGE);
         vec![ReconcileMessage::Symbols {
             summary: own.encode(),
             start: 0,
             symbols: encode_symbols(&coded_symbols(set, 0, first_batch)),
-            parity: Some(OddSketch::of_set(set).encode()),
+            // The decoder needs our sketch only if it has not sent its own.
+            parity: peer_parity.is_none().then(|| own_parity.encode()),
         }]
     } else {
         list_set(set)
@@ -835,17 +862,20 @@ impl PairReport {
 pub const MAX_FLIGHTS: u32 = 2 * MAX_ROUNDS + 8;
 
 /// Reconciles `initiator` with `responder` by delivering every message at
-/// once, flight by flight, until nothing is left to send. `price(msg,
-/// from_initiator)` returns the wire bytes of each message as a node would
-/// send it. Both sets hold their union afterwards.
+/// once, flight by flight, until nothing is left to send. The opener is
+/// [`initiate_repair`]'s if `known_mismatch`, else [`initiate`]'s.
+/// `price(msg, from_initiator)` returns the wire bytes of each message as a
+/// node would send it. Both sets hold their union afterwards.
 pub fn reconcile_pair(
     initiator: &mut MessageSet,
     responder: &mut MessageSet,
+    known_mismatch: bool,
     mut price: impl FnMut(&ReconcileMessage, bool) -> u64,
 ) -> Result<PairReport, ReconcileError> {
     let mut sessions = [Session::default(), Session::default()];
     let mut report = PairReport::default();
-    let mut in_flight = vec![(true, initiate(initiator))];
+    let opener = if known_mismatch { initiate_repair(initiator) } else { initiate(initiator) };
+    let mut in_flight = vec![(true, opener)];
     while !in_flight.is_empty() {
         report.flights += 1;
         if report.flights > MAX_FLIGHTS {
@@ -930,7 +960,7 @@ mod tests {
     fn union_after(a: &[i64], b: &[i64]) -> (MessageSet, MessageSet, PairReport) {
         let mut a: MessageSet = a.iter().copied().collect();
         let mut b: MessageSet = b.iter().copied().collect();
-        let report = reconcile_pair(&mut a, &mut b, |msg, _| crate::wire::wire_len(msg)).unwrap();
+        let report = reconcile_pair(&mut a, &mut b, false, |msg, _| crate::wire::wire_len(msg)).unwrap();
         (a, b, report)
     }
 
@@ -949,7 +979,7 @@ mod tests {
         let mut a: MessageSet = a.into_iter().collect();
         let mut b: MessageSet = b.into_iter().collect();
         let mut listed = false;
-        let report = reconcile_pair(&mut a, &mut b, |msg, _| {
+        let report = reconcile_pair(&mut a, &mut b, false, |msg, _| {
             listed |= matches!(msg, ReconcileMessage::Range { .. });
             crate::wire::wire_len(msg)
         })
@@ -976,7 +1006,7 @@ mod tests {
         let ours: MessageSet = (0..30_000).collect();
         let mut theirs: MessageSet = (0..30_000).filter(|v| v % 1500 != 0).chain(50_000..50_010).collect();
         let mut session = Session::default();
-        let first = on_open(&theirs, SetSummary::of_set(&ours));
+        let first = on_open(&theirs, SetSummary::of_set(&ours), None);
         let step = respond(&ours, &mut session, &first.replies[0]).unwrap();
         let [ReconcileMessage::More { start, end }] = step.replies[..] else { panic!("{step:?}") };
         assert!(session.is_active());
@@ -992,7 +1022,8 @@ mod tests {
         let set: MessageSet = (0..10).collect();
         let mut session = Session::default();
         for msg in [
-            ReconcileMessage::Open { summary: "!!".into() },
+            ReconcileMessage::Open { summary: "!!".into(), parity: None },
+            ReconcileMessage::Open { summary: SetSummary::of_set(&set).encode(), parity: Some("AAAA".into()) },
             ReconcileMessage::More { start: 5, end: 5 },
             ReconcileMessage::More { start: 0, end: MAX_SYMBOLS + 1 },
             ReconcileMessage::Symbols {

@@ -343,7 +343,7 @@ fn payload_from_fields(kind: &str, f: &BodyFields) -> Result<Payload, PayloadErr
         "sync_full" => Payload::SyncFull { values: f.req("values")? },
         "sync_full_ok" => Payload::SyncFullOk { values: f.req("values")? },
         "full_state" => Payload::FullState { values: f.req("values")? },
-        "reconcile" => Payload::Reconcile(ReconcileMessage::Open { summary: f.req("summary")? }),
+        "reconcile" => Payload::Reconcile(ReconcileMessage::Open { summary: f.req("summary")?, parity: f.opt("parity")? }),
         "reconcile_symbols" => Payload::Reconcile(ReconcileMessage::Symbols {
             summary: f.req("summary")?,
             start: f.req("start")?,
@@ -515,8 +515,9 @@ mod tests {
             r#"{"src": "n2", "dest": "n1", "body": {"type": "reconcile_range", "lo": -9223372036854775808, "values": "AAE", "msg_id": 9}}"#
         );
         assert_eq!(decode(line.as_bytes()), Decoded::Message(env));
-        let opener = crate::reconcile::initiate(&(0..50).collect());
-        for msg in [opener, ReconcileMessage::More { start: 6, end: 40 }] {
+        let set = (0..50).collect();
+        let openers = [crate::reconcile::initiate(&set), crate::reconcile::initiate_repair(&set)];
+        for msg in openers.into_iter().chain([ReconcileMessage::More { start: 6, end: 40 }]) {
             let env = Envelope {
                 src: "n2".into(),
                 dest: "n1".into(),

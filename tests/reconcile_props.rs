@@ -93,14 +93,14 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(400))]
 
     #[test]
-    fn both_sides_end_with_the_union((a, b) in set_pair()) {
+    fn both_sides_end_with_the_union((a, b) in set_pair(), known_mismatch in any::<bool>()) {
         let mut union: MessageSet = a.iter().copied().collect();
         union.extend(b.iter().copied());
         let mut x: MessageSet = a.iter().copied().collect();
         let mut y: MessageSet = b.iter().copied().collect();
         let full = full_state_bytes(&x, &y);
         let mut messages = Vec::new();
-        let report = reconcile_pair(&mut x, &mut y, |msg, from_initiator| {
+        let report = reconcile_pair(&mut x, &mut y, known_mismatch, |msg, from_initiator| {
             messages.push((from_initiator, msg.type_name()));
             wire::wire_len(msg)
         });
@@ -118,13 +118,13 @@ proptest! {
     }
 
     #[test]
-    fn messages_survive_the_wire((a, b) in set_pair()) {
+    fn messages_survive_the_wire((a, b) in set_pair(), known_mismatch in any::<bool>()) {
         // Every message decodes back to itself from its encoded line, so the
         // JSON form is the protocol, not just a debugging view.
         let mut x: MessageSet = a.into_iter().collect();
         let mut y: MessageSet = b.into_iter().collect();
         let mut failures = Vec::new();
-        reconcile_pair(&mut x, &mut y, |msg, _| {
+        reconcile_pair(&mut x, &mut y, known_mismatch, |msg, _| {
             let line = wire::encode(msg);
             match serde_json::from_str::<ReconcileMessage>(&line) {
                 Ok(back) if &back == msg => {}
