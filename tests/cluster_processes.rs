@@ -52,6 +52,8 @@ struct Cluster {
     pending: BTreeMap<u64, Operation>,
     next_msg_id: u64,
     node_to_node_lines: u64,
+    /// Bytes of node-to-node lines printed (newline included), delivered or not.
+    node_to_node_bytes: u64,
     /// Final reads by node, once answered.
     final_reads: BTreeMap<u64, usize>,
     final_values: BTreeMap<usize, Vec<i64>>,
@@ -105,6 +107,7 @@ impl Cluster {
             pending: BTreeMap::new(),
             next_msg_id: 0,
             node_to_node_lines: 0,
+            node_to_node_bytes: 0,
             final_reads: BTreeMap::new(),
             final_values: BTreeMap::new(),
         };
@@ -184,6 +187,7 @@ impl Cluster {
         let dest = message["dest"].as_str().unwrap_or_default();
         if let Some(to) = dest.strip_prefix('n').and_then(|i| i.parse::<usize>().ok()) {
             self.node_to_node_lines += 1;
+            self.node_to_node_bytes += line.len() as u64 + 1;
             if to < self.cut.len() && !self.cut[from][to] {
                 let (lo, hi) = self.latency_ms;
                 let delay_ms = lo + self.rng.below(hi - lo + 1);
@@ -319,4 +323,61 @@ fn five_processes_survive_a_partition_and_converge() {
     assert!(outcome.node_to_node_lines > 0, "{context}");
     assert!(outcome.exit_codes.iter().all(|c| *c == Some(0)), "{:?}: {context}", outcome.exit_codes);
     assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
+}
+
+/// Issue 4's process-level check: two real nodes agree on 20k values, the
+/// link between them is cut, 10 new values reach the hub, the link heals.
+/// The follower notices (a gap in the hub's flushes, or its digest) and
+/// repairs by reconciliation: the node-to-node bytes from the heal until
+/// both hold the same set must stay under 4 KB (a whole-set repair would
+/// move about 2 × 130 KB).
+#[test]
+fn two_processes_repair_ten_values_after_a_cut_in_under_4_kb() {
+    const AGREED: i64 = 20_000;
+    const NEW: i64 = 10;
+    let mut cluster = Cluster::start(2, (5, 25), 7);
+    let mut next_value = 0;
+    while next_value < AGREED {
+        for _ in 0..1000 {
+            cluster.request(0, Operation::Add(next_value));
+            next_value += 1;
+        }
+        cluster.pump_until(Instant::now() + Duration::from_millis(20));
+    }
+    let agreed = wait_for_equal_sets(&mut cluster, AGREED as usize, Duration::from_secs(10));
+    assert!(agreed.is_some(), "the two nodes never agreed on {AGREED} values");
+
+    cluster.set_partition(&[0]);
+    for _ in 0..NEW {
+        cluster.request(0, Operation::Add(next_value));
+        next_value += 1;
+    }
+    cluster.pump_until(Instant::now() + Duration::from_millis(1500));
+    let bytes_at_heal = cluster.node_to_node_bytes;
+    cluster.set_partition(&[]);
+    let healed = wait_for_equal_sets(&mut cluster, (AGREED + NEW) as usize, Duration::from_secs(5));
+    let repair_bytes = cluster.node_to_node_bytes - bytes_at_heal;
+    let stderr_tail = cluster.stderr_lines.lock().unwrap().iter().rev().take(10).cloned().collect::<Vec<_>>();
+    let convergence = healed.unwrap_or_else(|| panic!("no convergence after the heal; stderr tail: {stderr_tail:?}"));
+    eprintln!("repair after the heal: {repair_bytes} node-to-node bytes, converged in {convergence:?}");
+    assert!(repair_bytes <= 4096, "{repair_bytes} bytes between heal and agreement");
+}
+
+/// Reads both nodes every 20 ms until both hold `count` values and agree;
+/// returns how long that took.
+fn wait_for_equal_sets(cluster: &mut Cluster, count: usize, limit: Duration) -> Option<Duration> {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        cluster.final_values.clear();
+        for node in 0..2 {
+            let op_id = cluster.request(node, Operation::Read);
+            cluster.final_reads.insert(op_id, node);
+        }
+        cluster.pump_until(Instant::now() + Duration::from_millis(20));
+        let (a, b) = (cluster.final_values.get(&0), cluster.final_values.get(&1));
+        if a.is_some_and(|a| a.len() == count) && a == b {
+            return Some(started.elapsed());
+        }
+    }
+    None
 }
