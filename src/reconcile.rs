@@ -90,7 +90,8 @@
 //! holding the symbols received so far (at most [`MAX_SYMBOLS`]) for at most
 //! [`MAX_ROUNDS`] batches. If the peer's set changes mid-session (its summary
 //! in a later batch differs), the batches no longer describe one set, so the
-//! session is dropped and the next gossip round starts afresh.
+//! decoder asks for all of them again from the peer's new state (still within
+//! [`MAX_ROUNDS`]; past that the session ends and the next repair retries).
 
 use serde::{Deserialize, Serialize};
 
@@ -290,7 +291,7 @@ pub fn respond(set: &MessageSet, session: &mut Session, msg: &ReconcileMessage) 
             let parity = parity.as_deref().map(OddSketch::decode).transpose()?;
             Ok(on_symbols(set, session, peer, *start, batch, parity))
         }
-        ReconcileMessage::Range { lo, hi, values } => on_range(set, *lo, *hi, &unpack_values(values)?),
+        ReconcileMessage::Range { lo, hi, values } => on_range(set, *lo, *hi, unpack_values(values)?),
         ReconcileMessage::Values { values } => {
             Ok(Step { replies: Vec::new(), values_to_insert: unpack_values(values)?, done: true })
         }
@@ -355,19 +356,32 @@ fn on_symbols(
     batch: Vec<Symbol>,
     parity: Option<OddSketch>,
 ) -> Step {
-    let continues = session
-        .decoder
-        .as_ref()
-        .is_some_and(|d| d.peer == peer && d.symbols.len() as u64 == start);
-    if start == 0 {
-        session.decoder = Some(Decoder { peer, parity, symbols: Vec::new(), batches: 0 });
-    } else if !continues {
-        // A stale batch, or the peer's set changed between batches: the
-        // symbols no longer describe one set. Drop it; the next opener retries.
-        session.decoder = None;
-        return Step { done: true, ..Step::default() };
+    let received = session.decoder.as_ref().map(|d| (d.symbols.len() as u64, d.peer == peer, d.batches));
+    match received {
+        // A re-request after the peer's set changed (below) is answered.
+        Some((0, _, _)) if start == 0 => {}
+        None | Some(_) if start == 0 => {
+            session.decoder = Some(Decoder { peer, parity, symbols: Vec::new(), batches: 0 });
+        }
+        Some((len, true, _)) if len == start => {}
+        Some((len, false, batches)) if len == start && batches < MAX_ROUNDS => {
+            // The peer's set changed between batches, so the symbols no
+            // longer describe one set: ask for them again, from its new state.
+            let decoder = session.decoder.as_mut().expect("matched above");
+            decoder.symbols.clear();
+            decoder.batches += 1;
+            let end = (start + batch.len() as u64).min(MAX_SYMBOLS_PER_MESSAGE);
+            let reply = ReconcileMessage::More { start: 0, end };
+            return Step { replies: vec![reply], values_to_insert: Vec::new(), done: false };
+        }
+        _ => {
+            // A stale batch, or too many changes: give up; the next repair retries.
+            session.decoder = None;
+            return Step { done: true, ..Step::default() };
+        }
     }
     let decoder = session.decoder.as_mut().expect("set above");
+    decoder.peer = peer;
     decoder.symbols.extend(batch);
     decoder.batches += 1;
     let received = decoder.symbols.len() as u64;
@@ -404,14 +418,13 @@ fn on_symbols(
 
 /// A peer's complete listing of `[lo, hi)`: take its values, answer with ours
 /// that it lacks there.
-fn on_range(set: &MessageSet, lo: i64, hi: Option<i64>, values: &[i64]) -> Result<Step, ReconcileError> {
+fn on_range(set: &MessageSet, lo: i64, hi: Option<i64>, listed: Vec<i64>) -> Result<Step, ReconcileError> {
     if hi.is_some_and(|h| h <= lo) {
         return Err(ReconcileError(format!("reconcile_range has an empty range [{lo}, {})", hi.unwrap_or(lo))));
     }
-    if let Some(v) = values.iter().find(|&&v| v < lo || hi.is_some_and(|h| v >= h)) {
+    if let Some(v) = listed.iter().find(|&&v| v < lo || hi.is_some_and(|h| v >= h)) {
         return Err(ReconcileError(format!("reconcile_range lists {v} outside its range")));
     }
-    let listed = values.to_vec();
     let ours_only: Vec<i64> =
         set.range_values(lo, hi).into_iter().filter(|v| listed.binary_search(v).is_err()).collect();
     Ok(Step { replies: values_messages(&ours_only), values_to_insert: listed, done: true })
@@ -1002,7 +1015,7 @@ mod tests {
     }
 
     #[test]
-    fn a_peer_that_changed_between_batches_ends_the_session() {
+    fn a_peer_that_changed_between_batches_is_asked_again() {
         let ours: MessageSet = (0..30_000).collect();
         let mut theirs: MessageSet = (0..30_000).filter(|v| v % 1500 != 0).chain(50_000..50_010).collect();
         let mut session = Session::default();
@@ -1013,8 +1026,15 @@ mod tests {
         theirs.insert(-1);
         let more = on_more(&theirs, start, end).unwrap();
         let step = respond(&ours, &mut session, &more.replies[0]).unwrap();
-        assert_eq!(step, Step { done: true, ..Step::default() });
-        assert!(!session.is_active());
+        let [ReconcileMessage::More { start: 0, end: again }] = step.replies[..] else { panic!("{step:?}") };
+        assert_eq!(again, end);
+        let all = on_more(&theirs, 0, again).unwrap();
+        let step = respond(&ours, &mut session, &all.replies[0]).unwrap();
+        assert!(step.done && !session.is_active(), "{step:?}");
+        let mut expected: Vec<i64> = theirs.to_vec().into_iter().filter(|v| !ours.contains(*v)).collect();
+        expected.sort_unstable();
+        assert_eq!(step.values_to_insert, expected);
+        assert_eq!(step.replies, values_messages(&(0..30_000).filter(|v| v % 1500 == 0).collect::<Vec<_>>()));
     }
 
     #[test]
