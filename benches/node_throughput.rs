@@ -76,9 +76,17 @@ fn workload() -> (Vec<u8>, usize) {
     (input.into_bytes(), lines)
 }
 
-/// Pipes `input` through a process; returns the wall time from spawn to
-/// exit and the stdout lines.
-fn run_process(command: &mut Command, input: &[u8]) -> (Duration, Vec<String>) {
+/// What one run of a node cost.
+struct Timing {
+    /// Spawn to exit.
+    wall: Duration,
+    /// User + system CPU time of the node process (all its threads): on a
+    /// shared machine this moves far less than wall time.
+    cpu: Duration,
+}
+
+/// Pipes `input` through a process; returns its timing and stdout lines.
+fn run_process(command: &mut Command, input: &[u8]) -> (Timing, Vec<String>) {
     let input = input.to_vec();
     let started = Instant::now();
     let mut child = command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("spawn node");
@@ -90,11 +98,19 @@ fn run_process(command: &mut Command, input: &[u8]) -> (Duration, Vec<String>) {
     while stdout.read_line(&mut line).expect("read output") > 0 {
         lines.push(std::mem::take(&mut line));
     }
-    let status = child.wait().expect("wait");
-    let elapsed = started.elapsed();
+    // wait4 instead of Child::wait: it also reports the child's CPU time.
+    // The child is reaped here, so `child` is not waited on again.
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value; wait4 only writes to it.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: plain syscall on our own child's pid with valid out-pointers.
+    let reaped = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    let wall = started.elapsed();
+    assert_eq!(reaped, child.id() as libc::pid_t, "wait4: {}", io::Error::last_os_error());
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "node exited with status {status:#x}");
     writer.join().expect("writer");
-    assert!(status.success(), "node exited with {status}");
-    (elapsed, lines)
+    let timeval = |t: libc::timeval| Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64);
+    (Timing { wall, cpu: timeval(usage.ru_utime) + timeval(usage.ru_stime) }, lines)
 }
 
 /// Checks the replies: every broadcast acknowledged, every digest reporting
@@ -130,39 +146,63 @@ fn median(mut samples: Vec<Duration>) -> Duration {
     samples[samples.len() / 2]
 }
 
-/// Returns the median wall times of the node and of the baseline.
+/// Returns the median CPU times of the node and of the baseline.
 fn process_benchmark() -> (Duration, Duration) {
     let (input, input_lines) = workload();
     let naive_exe = std::env::current_exe().expect("current_exe");
-    let mut node_times = Vec::new();
-    let mut naive_times = Vec::new();
-    for run in 0..RUNS {
-        let (t, node_lines) = run_process(&mut Command::new(NODE_BINARY), &input);
+    let mut node_runs = Vec::new();
+    let mut naive_runs = Vec::new();
+    for run in 1..=RUNS {
+        let (node, node_lines) = run_process(&mut Command::new(NODE_BINARY), &input);
         verify("node", &node_lines);
-        node_times.push(t);
-        let (t, naive_lines) = run_process(Command::new(&naive_exe).arg(NAIVE_FLAG), &input);
+        let (naive, naive_lines) = run_process(Command::new(&naive_exe).arg(NAIVE_FLAG), &input);
         verify("naive", &naive_lines);
-        naive_times.push(t);
         assert_eq!(node_lines.len(), naive_lines.len(), "both nodes answer every line");
-        eprintln!("run {}: node {:.1} ms, naive {:.1} ms", run + 1, ms(node_times[run]), ms(naive_times[run]));
+        eprintln!(
+            "run {run}: node {:.1} ms wall / {:.1} ms cpu, naive {:.1} ms wall / {:.1} ms cpu",
+            ms(node.wall),
+            ms(node.cpu),
+            ms(naive.wall),
+            ms(naive.cpu)
+        );
+        node_runs.push(node);
+        naive_runs.push(naive);
     }
-    let node = median(node_times);
-    let naive = median(naive_times);
+    let medians = |runs: &[Timing]| (median(runs.iter().map(|t| t.wall).collect()), median(runs.iter().map(|t| t.cpu).collect()));
+    let (node_wall, node_cpu) = medians(&node_runs);
+    let (naive_wall, naive_cpu) = medians(&naive_runs);
     println!();
-    println!("node_throughput: {input_lines} input lines ({} bytes), {BROADCASTS} broadcasts, a digest every {DIGEST_EVERY}, one read; median of {RUNS}", input.len());
-    println!("| node                            | total ms | µs per line |");
-    println!("|---------------------------------|---------:|------------:|");
-    println!("| anti-entropy (B+ tree, LtHash)  | {:>8.1} | {:>11.2} |", ms(node), us_per(node, input_lines));
-    println!("| naive (HashSet, sort + SHA-256) | {:>8.1} | {:>11.2} |", ms(naive), us_per(naive, input_lines));
-    println!("ratio baseline/node: {:.1}x (target >= 10x)", naive.as_secs_f64() / node.as_secs_f64());
-    (node, naive)
+    println!(
+        "node_throughput: {input_lines} input lines ({} bytes), {BROADCASTS} broadcasts, a digest every {DIGEST_EVERY}, one read; medians of {RUNS} interleaved runs",
+        input.len()
+    );
+    println!("| node                            | wall ms | µs per line | cpu ms | cpu µs per line |");
+    println!("|---------------------------------|--------:|------------:|-------:|----------------:|");
+    for (name, wall, cpu) in [
+        ("anti-entropy (B+ tree, LtHash)", node_wall, node_cpu),
+        ("naive (HashSet, sort + SHA-256)", naive_wall, naive_cpu),
+    ] {
+        println!(
+            "| {name:<31} | {:>7.1} | {:>11.2} | {:>6.1} | {:>15.2} |",
+            ms(wall),
+            us_per(wall, input_lines),
+            ms(cpu),
+            us_per(cpu, input_lines)
+        );
+    }
+    println!(
+        "ratio baseline/node: {:.1}x wall, {:.1}x cpu (target >= 10x)",
+        naive_wall.as_secs_f64() / node_wall.as_secs_f64(),
+        naive_cpu.as_secs_f64() / node_cpu.as_secs_f64()
+    );
+    (node_cpu, naive_cpu)
 }
 
 /// Where the time goes: the node's per-line work measured in-process, stage
-/// by stage, on the same workload; what the process run spends beyond that
-/// is pipes, the reader thread, the channel and process start-up. Also the
-/// baseline's digest work alone.
-fn timing_splits(node_total: Duration, naive_total: Duration) {
+/// by stage, on the same workload; what the node process's CPU time holds
+/// beyond that is pipes, the reader thread, the channel hand-off and process
+/// start-up. Also the baseline's digest work alone.
+fn timing_splits(node_cpu: Duration, naive_cpu: Duration) {
     let (input, input_lines) = workload();
     let lines: Vec<&[u8]> = input.split(|&b| b == b'\n').filter(|l| !l.is_empty()).collect();
     let mut samples = [Vec::new(), Vec::new(), Vec::new()];
@@ -211,16 +251,16 @@ fn timing_splits(node_total: Duration, naive_total: Duration) {
         ("Node::handle_input + poll_output", handle),
         ("wire::write_json", encode),
         ("node work in-process, total", in_process),
-        ("process run minus in-process work", node_total.saturating_sub(in_process)),
+        ("process CPU minus in-process work", node_cpu.saturating_sub(in_process)),
     ] {
         println!("| {name:<39} | {:>5.1} | {:>11.2} |", ms(d), us_per(d, input_lines));
     }
     println!("| {:<39} | {:>5.1} | {:>11.2} |", "baseline: 600 digests (sort + SHA-256)", ms(naive_digests), us_per(naive_digests, input_lines));
     println!(
         "| {:<39} | {:>5.1} | {:>11.2} |",
-        "baseline: process run minus digests",
-        ms(naive_total.saturating_sub(naive_digests)),
-        us_per(naive_total.saturating_sub(naive_digests), input_lines)
+        "baseline: process CPU minus digests",
+        ms(naive_cpu.saturating_sub(naive_digests)),
+        us_per(naive_cpu.saturating_sub(naive_digests), input_lines)
     );
 }
 
