@@ -167,8 +167,9 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-/// Lines a client could send that must be rejected with error 12, with the
-/// value they would have added had they been accepted.
+/// Lines a client could send that must be rejected with error 12; the
+/// digest_sync ones carry valid values next to the bad entry, which must not
+/// be merged either.
 fn malformed_line() -> impl Strategy<Value = String> {
     let bad_entry = prop_oneof![
         Just("\"7\"".to_string()),
