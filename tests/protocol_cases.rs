@@ -342,3 +342,24 @@ fn two_nodes_fed_one_set_in_different_orders_print_the_same_digest_line() {
     );
     assert_eq!(a, expected);
 }
+
+#[test]
+fn the_checker_catches_missing_reordered_and_crashing_runs() {
+    let lines = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let run = |stdout: &str, stderr: &str, exit_code: Option<i32>| Run {
+        stdout: stdout.to_string(),
+        stderr: stderr.to_string(),
+        exit_code,
+        elapsed: Duration::ZERO,
+    };
+    let timeout = Duration::from_secs(5);
+    let ok = run("a\nx\nb\nc\n", "", Some(0));
+    assert_eq!(check_run(&ok, &lines(&["a", "b", "c"]), timeout), None, "interleaved lines are allowed");
+    let report = check_run(&ok, &lines(&["b", "a", "d"]), timeout).expect("out of order and missing lines fail");
+    assert!(report.contains("2 of 3 expected lines not found"), "{report}");
+    assert!(report.contains("expected[1]: a") && report.contains("expected[2]: d"), "{report}");
+    assert!(check_run(&ok, &lines(&["a "]), timeout).is_some(), "lines compare byte for byte");
+    let report = check_run(&run("a\n", "thread 'main' panicked at src/x.rs", Some(101)), &lines(&["a"]), timeout).expect("a crash fails");
+    assert!(report.contains("exit code 101") && report.contains("panic"), "{report}");
+    assert!(check_run(&run("a\n", "", None), &lines(&["a"]), timeout).expect("a hang fails").contains("did not exit"));
+}
