@@ -320,18 +320,26 @@ fn naive_digest(values: &HashSet<i64>) -> String {
 /// The naive node's main loop: the same framing and flushing as
 /// `src/maelstrom.rs`, without timers (the workload needs none).
 fn naive_node() -> io::Result<()> {
-    let (tx, lines) = mpsc::sync_channel::<Vec<u8>>(4096);
+    // Batches of the lines already buffered, exactly as the real shell reads
+    // stdin, so both processes pay the same hand-off and wake-up costs.
+    let (tx, batches) = mpsc::sync_channel::<Vec<Vec<u8>>>(64);
     thread::spawn(move || {
         let mut reader = BufReader::with_capacity(1 << 16, io::stdin().lock());
         loop {
-            let mut line = Vec::new();
-            match reader.read_until(b'\n', &mut line) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {
-                    if tx.send(line).is_err() {
+            let mut batch = Vec::new();
+            let mut at_eof = false;
+            while batch.is_empty() || (batch.len() < 1024 && reader.buffer().contains(&b'\n')) {
+                let mut line = Vec::new();
+                match reader.read_until(b'\n', &mut line) {
+                    Ok(0) | Err(_) => {
+                        at_eof = true;
                         break;
                     }
+                    Ok(_) => batch.push(line),
                 }
+            }
+            if !batch.is_empty() && tx.send(batch).is_err() || at_eof {
+                break;
             }
         }
     });
@@ -340,48 +348,61 @@ fn naive_node() -> io::Result<()> {
     let mut node_id = String::new();
     let mut next_msg_id = 0u64;
     loop {
-        let line = match lines.try_recv() {
-            Ok(line) => line,
+        let batch = match batches.try_recv() {
+            Ok(batch) => batch,
             Err(TryRecvError::Disconnected) => return out.flush(),
             Err(TryRecvError::Empty) => {
                 out.flush()?;
-                match lines.recv() {
-                    Ok(line) => line,
+                match batches.recv() {
+                    Ok(batch) => batch,
                     Err(_) => return out.flush(),
                 }
             }
         };
-        let trimmed = line.trim_ascii();
-        if trimmed.is_empty() {
-            continue;
+        for line in batch {
+            naive_handle(&line, &mut values, &mut node_id, &mut next_msg_id, &mut out)?;
         }
-        let Decoded::Message(request) = wire::decode(trimmed) else {
-            continue;
-        };
-        let reply = match request.body.payload {
-            Payload::Init { node_id: id, .. } => {
-                node_id = id;
-                Payload::InitOk
-            }
-            Payload::Broadcast { message } => {
-                values.insert(message);
-                Payload::BroadcastOk
-            }
-            Payload::Read => {
-                let mut messages: Vec<i64> = values.iter().copied().collect();
-                messages.sort_unstable();
-                Payload::ReadOk { messages }
-            }
-            Payload::Digest => Payload::DigestOk { digest: naive_digest(&values), count: values.len() as u64 },
-            _ => continue,
-        };
-        let envelope = Envelope {
-            src: node_id.clone(),
-            dest: request.src,
-            body: Body { payload: reply, in_reply_to: request.body.msg_id, msg_id: Some(next_msg_id) },
-        };
-        next_msg_id += 1;
-        wire::write_json(&mut out, &envelope)?;
-        out.write_all(b"\n")?;
     }
+}
+
+/// One request through the naive node.
+fn naive_handle(
+    line: &[u8],
+    values: &mut HashSet<i64>,
+    node_id: &mut String,
+    next_msg_id: &mut u64,
+    out: &mut impl Write,
+) -> io::Result<()> {
+    let trimmed = line.trim_ascii();
+    if trimmed.is_empty() {
+        return Ok(());
+    }
+    let Decoded::Message(request) = wire::decode(trimmed) else {
+        return Ok(());
+    };
+    let reply = match request.body.payload {
+        Payload::Init { node_id: id, .. } => {
+            *node_id = id;
+            Payload::InitOk
+        }
+        Payload::Broadcast { message } => {
+            values.insert(message);
+            Payload::BroadcastOk
+        }
+        Payload::Read => {
+            let mut messages: Vec<i64> = values.iter().copied().collect();
+            messages.sort_unstable();
+            Payload::ReadOk { messages }
+        }
+        Payload::Digest => Payload::DigestOk { digest: naive_digest(values), count: values.len() as u64 },
+        _ => return Ok(()),
+    };
+    let envelope = Envelope {
+        src: node_id.clone(),
+        dest: request.src,
+        body: Body { payload: reply, in_reply_to: request.body.msg_id, msg_id: Some(*next_msg_id) },
+    };
+    *next_msg_id += 1;
+    wire::write_json(&mut *out, &envelope)?;
+    out.write_all(b"\n")
 }
