@@ -46,7 +46,7 @@ fn bound_near(values: &[i64]) -> BoxedStrategy<i64> {
 }
 
 fn brute_range(reference: &BTreeSet<i64>, lo: i64, hi: Option<i64>) -> Vec<i64> {
-    reference.iter().copied().filter(|&v| v >= lo && hi.map_or(true, |h| v < h)).collect()
+    reference.iter().copied().filter(|&v| v >= lo && hi.is_none_or(|h| v < h)).collect()
 }
 
 proptest! {
