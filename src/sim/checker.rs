@@ -164,10 +164,10 @@ pub fn check_set_full(history: &History) -> SetFullResult {
                 for (value, element) in elements.iter_mut() {
                     if values.binary_search(value).is_ok() {
                         element.known.get_or_insert((index, entry.time_ms));
-                        if element.last_present.map_or(true, |p| p.index < invocation.index) {
+                        if element.last_present.is_none_or(|p| p.index < invocation.index) {
                             element.last_present = Some(invocation);
                         }
-                    } else if element.last_absent.map_or(true, |a| a.index < invocation.index) {
+                    } else if element.last_absent.is_none_or(|a| a.index < invocation.index) {
                         element.last_absent = Some(invocation);
                     }
                 }
@@ -183,7 +183,7 @@ pub fn check_set_full(history: &History) -> SetFullResult {
         let absent_index = element.last_absent.map(|a| a.index);
         let stable = present_index.is_some() && absent_index < present_index;
         let lost = match (element.known, absent_index) {
-            (Some((known_index, _)), Some(absent)) => present_index.map_or(true, |p| p < absent) && known_index < absent,
+            (Some((known_index, _)), Some(absent)) => present_index.is_none_or(|p| p < absent) && known_index < absent,
             _ => false,
         };
         let known_ms = element.known.map_or(0, |(_, t)| t);
