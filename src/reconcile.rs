@@ -459,6 +459,8 @@ fn values_messages(values: &[i64]) -> Vec<ReconcileMessage> {
 /// measured, the rateless IBLT needs 1.35–1.45·d at d = 1000 and up to
 /// 2.7·d at d ≤ 10 (small differences vary more).
 fn symbols_to_decode(d: u64) -> u64 {
+    // Counts come from the peer: clamp before the arithmetic.
+    let d = d.min(MAX_SYMBOLS);
     d + d * 45 / 100 + (2.5 * (d as f64).sqrt()) as u64 + INITIAL_SYMBOL_SLACK
 }
 
@@ -473,7 +475,7 @@ fn symbols_within(bytes: u64) -> u64 {
 fn symbol_budget_bytes(set: &MessageSet, peer_count: u64) -> u64 {
     let own_list = set.json_list_len();
     let width = if set.is_empty() { 8 } else { own_list.div_ceil(set.len() as u64) };
-    own_list.max(peer_count.saturating_mul(width)) * SYMBOL_BUDGET_PERCENT / 100
+    own_list.max(peer_count.saturating_mul(width)) / 100 * SYMBOL_BUDGET_PERCENT
 }
 
 /// Bits per level of an [`OddSketch`].
@@ -1038,12 +1040,23 @@ mod tests {
     }
 
     #[test]
+    fn hostile_counts_do_not_overflow() {
+        let set: MessageSet = (0..10).collect();
+        let summary = SetSummary { count: u64::MAX, digest: [1; 16] }.encode();
+        for parity in [None, Some(OddSketch::of_set(&MessageSet::new()).encode())] {
+            let step = respond(&set, &mut Session::default(), &ReconcileMessage::Open { summary: summary.clone(), parity });
+            assert!(step.is_ok_and(|s| !s.replies.is_empty()));
+        }
+    }
+
+    #[test]
     fn malformed_messages_are_errors_not_panics() {
         let set: MessageSet = (0..10).collect();
         let mut session = Session::default();
         for msg in [
             ReconcileMessage::Open { summary: "!!".into(), parity: None },
             ReconcileMessage::Open { summary: SetSummary::of_set(&set).encode(), parity: Some("AAAA".into()) },
+            ReconcileMessage::More { start: u64::MAX - 1, end: u64::MAX },
             ReconcileMessage::More { start: 5, end: 5 },
             ReconcileMessage::More { start: 0, end: MAX_SYMBOLS + 1 },
             ReconcileMessage::Symbols {
