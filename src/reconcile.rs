@@ -374,8 +374,12 @@ fn on_symbols(
             let reply = ReconcileMessage::More { start: 0, end };
             return Step { replies: vec![reply], values_to_insert: Vec::new(), done: false };
         }
+        // A batch that does not extend ours: a late answer to a request of
+        // an earlier session. Ignore it, keep waiting for ours.
+        Some((len, _, _)) if len != start => return Step::default(),
         _ => {
-            // A stale batch, or too many changes: give up; the next repair retries.
+            // No session to extend, or the peer kept changing: give up; the
+            // next repair retries.
             session.decoder = None;
             return Step { done: true, ..Step::default() };
         }
@@ -1037,6 +1041,26 @@ mod tests {
         expected.sort_unstable();
         assert_eq!(step.values_to_insert, expected);
         assert_eq!(step.replies, values_messages(&(0..30_000).filter(|v| v % 1500 == 0).collect::<Vec<_>>()));
+    }
+
+    #[test]
+    fn a_late_batch_of_an_earlier_session_is_ignored() {
+        let ours: MessageSet = (0..30_000).collect();
+        let theirs: MessageSet = (0..30_000).filter(|v| v % 1500 != 0).chain(50_000..50_010).collect();
+        let mut session = Session::default();
+        let first = on_open(&theirs, SetSummary::of_set(&ours), None);
+        let step = respond(&ours, &mut session, &first.replies[0]).unwrap();
+        let [ReconcileMessage::More { start, end }] = step.replies[..] else { panic!("{step:?}") };
+        // A new repair's first batch (of another size) arrives before the
+        // answer to `More`.
+        let second = on_more(&theirs, 0, 5).unwrap();
+        let step = respond(&ours, &mut session, &second.replies[0]).unwrap();
+        assert!(!step.done && session.decoder.as_ref().is_some_and(|d| d.symbols.len() == 5), "{step:?}");
+        assert_ne!(start, 5);
+        let late = on_more(&theirs, start, end).unwrap();
+        let step = respond(&ours, &mut session, &late.replies[0]).unwrap();
+        assert_eq!(step, Step::default());
+        assert!(session.is_active());
     }
 
     #[test]
