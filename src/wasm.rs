@@ -8,12 +8,12 @@
 //! and are checked before they become `u64`/`i64`/`usize`, and results leave
 //! as plain JS objects through serde-wasm-bindgen.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 
 use crate::gossip::{MessageKind, Protocol};
-use std::collections::BTreeMap;
-
 use crate::sim::{self, KindTotals, SimConfig, TraceEvent};
 
 /// The largest integer a JS number holds exactly (2^53 - 1).
@@ -190,9 +190,9 @@ pub fn partition_groups(network: &sim::Network) -> Vec<usize> {
         groups[start] = next_group;
         let mut stack = vec![start];
         while let Some(a) = stack.pop() {
-            for b in 0..n {
-                if groups[b] == usize::MAX && !network.is_cut(a, b) {
-                    groups[b] = next_group;
+            for (b, group) in groups.iter_mut().enumerate() {
+                if *group == usize::MAX && !network.is_cut(a, b) {
+                    *group = next_group;
                     stack.push(b);
                 }
             }
@@ -241,18 +241,6 @@ impl WasmSimulation {
         };
         page_config.validate().map_err(|e| JsError::new(&e))?;
         Ok(WasmSimulation { sim: sim::Simulation::new(page_config.to_sim_config()) })
-    }
-
-    /// The simulator's defaults, for the page's initial controls.
-    #[wasm_bindgen(js_name = defaultConfig)]
-    pub fn default_config() -> Result<JsValue, JsError> {
-        let defaults = PageConfig::default();
-        to_js(&serde_json::json!({
-            "node_count": defaults.node_count,
-            "seed": defaults.seed,
-            "protocol": defaults.protocol,
-            "loss_probability": defaults.loss_probability,
-        }))
     }
 
     #[wasm_bindgen(js_name = nowMs)]
@@ -364,7 +352,10 @@ impl WasmSimulation {
 
     fn check_node(&self, node: usize) -> Result<(), JsError> {
         if node >= self.sim.node_count() {
-            return Err(JsError::new(&format!("node {node} does not exist (the cluster has {})", self.sim.node_count())));
+            return Err(JsError::new(&format!(
+                "node {node} does not exist (the cluster has {})",
+                self.sim.node_count()
+            )));
         }
         Ok(())
     }

@@ -59,7 +59,9 @@ fn config(node_count: usize, seed: u64, protocol: &str, loss_probability: f64) -
 }
 
 fn simulation(node_count: usize, seed: u64, protocol: &str, loss_probability: f64) -> WasmSimulation {
-    WasmSimulation::new(config(node_count, seed, protocol, loss_probability)).map_err(JsValue::from).expect("valid config")
+    WasmSimulation::new(config(node_count, seed, protocol, loss_probability))
+        .map_err(JsValue::from)
+        .expect("valid config")
 }
 
 fn advance(sim: &mut WasmSimulation, t_ms: u64) -> Frame {
@@ -101,9 +103,8 @@ fn a_broadcast_reaches_every_node() {
     let frame = advance(&mut sim, 10_000);
     assert_eq!(frame.counts, vec![1; 7]);
     assert!(frame.converged);
-    let nodes: Vec<NodeView> = (0..7)
-        .map(|i| serde_wasm_bindgen::from_value(sim.node(i).map_err(JsValue::from).unwrap()).unwrap())
-        .collect();
+    let nodes: Vec<NodeView> =
+        (0..7).map(|i| serde_wasm_bindgen::from_value(sim.node(i).map_err(JsValue::from).unwrap()).unwrap()).collect();
     for (i, node) in nodes.iter().enumerate() {
         assert_eq!(node.id, format!("n{i}"));
         assert_eq!(node.count, 1);
