@@ -196,3 +196,19 @@ test('the timeline rewinds by replaying: same moment, same counters', { timeout:
   assert.deepEqual(await counters(page), at);
   assert.deepEqual(errors, []);
 });
+
+test('a ready-made scenario link plays by itself: split, heal, converge', { timeout: 60000 }, async () => {
+  const { page, errors } = await openPage(browser.context, server.url);
+  await page.getByRole('link', { name: /Split in halves, write on both sides/ }).click();
+  await page.waitForSelector('body[data-ready="true"]');
+  assert.equal(await page.getByTestId('play').getAttribute('aria-pressed'), 'true', 'play=1 starts playing');
+  assert.equal(await page.locator('#lane-1').isVisible(), true, 'the race lane is shown');
+  await setSpeed(page, 10);
+  await waitFor(() => counter(page, 'clock'), (t) => t > 2000, 20000, 'the split to happen');
+  assert.match(await page.locator('canvas.cluster').first().getAttribute('aria-label'), /cut into 2 groups/);
+  await waitFor(() => counter(page, 'clock'), (t) => t > 8000, 20000, 'time after the heal');
+  assert.equal(await page.getByTestId('converged').textContent(), 'converged');
+  const verdict = await page.getByTestId('race-verdict').textContent();
+  assert.match(verdict, /difference sent \d+% of full state's bytes/);
+  assert.deepEqual(errors, []);
+});

@@ -151,10 +151,10 @@ function setPlaying(playing) {
 
 function updateUrl() {
   const s = state.scenario;
-  history.replaceState(null, '', encodeScenario({ ...s, t: null }));
+  history.replaceState(null, '', encodeScenario({ ...s, t: null, play: false }));
   const atNow = $('share-at-now').checked;
   const url = new URL(location.href);
-  url.search = encodeScenario({ ...s, t: atNow ? Math.floor(state.displayMs) : null });
+  url.search = encodeScenario({ ...s, t: atNow ? Math.floor(state.displayMs) : null, play: $('share-play').checked });
   $('share').value = url.toString();
 }
 
@@ -250,6 +250,17 @@ function refreshInspector() {
   box.innerHTML = rows.join('');
 }
 
+// What a screen reader hears for a lane's canvas.
+function describeLane(lane) {
+  const groups = new Set(lane.groups).size;
+  const least = Math.min(...lane.counts);
+  const most = Math.max(...lane.counts);
+  const sizes = least === most ? `every node holds ${most} values` : `nodes hold ${least} to ${most} values`;
+  const split = groups > 1 ? `, cut into ${groups} groups` : '';
+  const state = lane.converged ? 'converged' : 'not converged';
+  return `${lane.protocol.replace('_', ' ')}: ${lane.nodeCount} nodes${split}; ${sizes}; ${state}. Arrow keys choose a node, Enter applies the click action to it.`;
+}
+
 function canvases() {
   return [...document.querySelectorAll('canvas.cluster')];
 }
@@ -291,6 +302,7 @@ function frame(realNowMs) {
     state.lastSlowRefreshMs = realNowMs;
     if (state.selected !== null) refreshInspector();
     refreshLegendCounts();
+    state.lanes.forEach((lane, k) => cs[k].setAttribute('aria-label', describeLane(lane)));
     if (state.playing && $('share-at-now').checked) updateUrl();
   }
   requestAnimationFrame(frame);
@@ -365,6 +377,7 @@ function bindControls() {
     radio.addEventListener('change', (e) => { state.clickMode = e.target.value; });
   });
   $('share-at-now').addEventListener('change', updateUrl);
+  $('share-play').addEventListener('change', updateUrl);
   $('copy').addEventListener('click', async () => {
     updateUrl();
     try {
@@ -460,8 +473,10 @@ async function main() {
   rebuild(scenario.t ?? 0);
   if (errors.length > 0) setStatus(`Parts of the link were ignored: ${errors.join('; ')}.`);
   else if (scenario.t !== null) setStatus(`Scenario replayed to ${scenario.t} ms. Press Play to continue.`);
+  else if (scenario.play) setStatus(`Playing a scenario with ${scenario.actions.length} actions.`);
   else if (scenario.actions.length > 0) setStatus(`Scenario with ${scenario.actions.length} actions loaded. Press Play to replay it.`);
   else setStatus('Ready. Press Play, then broadcast a value or click a node.');
+  if (scenario.play) setPlaying(true);
   document.body.dataset.ready = 'true';
   requestAnimationFrame(frame);
 }

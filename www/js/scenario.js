@@ -14,6 +14,7 @@
 //           s                 split the cluster in two halves (the simulator picks them from the seed)
 //           h                 heal every partition
 //   t     open paused at this virtual time (ms) instead of at 0
+//   play  1: start playing as soon as the page opens
 //
 // Only unreserved URL characters are used, so links stay readable when pasted.
 
@@ -23,7 +24,7 @@ export const MAX_NODES = 64;
 export const MAX_LOSS = 0.5;
 
 export function defaultScenario() {
-  return { nodes: 12, seed: 1, protocol: 'digest', loss: 0, race: null, actions: [], t: null };
+  return { nodes: 12, seed: 1, protocol: 'digest', loss: 0, race: null, actions: [], t: null, play: false };
 }
 
 const ACTION_PATTERN = /^(\d+)([bishr])([\d.]*)$/;
@@ -67,6 +68,7 @@ export function encodeScenario(s) {
   if (s.race) parts.push(`race=${s.race}`);
   if (s.actions.length > 0) parts.push(`a=${s.actions.map(encodeAction).join('_')}`);
   if (s.t !== null && s.t !== undefined) parts.push(`t=${s.t}`);
+  if (s.play) parts.push('play=1');
   return `?${parts.join('&')}`;
 }
 
@@ -115,6 +117,7 @@ export function decodeScenario(search) {
     s.actions.sort((x, y) => x.at - y.at);
   }
   s.t = integer('t', 0, Number.MAX_SAFE_INTEGER);
+  s.play = params.get('play') === '1';
   return { scenario: s, errors };
 }
 
