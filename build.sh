@@ -40,6 +40,7 @@ run_tests() {
     build_native
     log "cargo test --release (unit, protocol cases, properties, simulator swarm, process harness)"
     cargo test --release --locked
+    scripts/wasm.sh build
     scripts/wasm.sh test
 }
 

@@ -51,8 +51,8 @@ impl std::str::FromStr for Protocol {
 #[serde(default)]
 pub struct NodeConfig {
     pub protocol: Protocol,
-    /// Seed of the node's own PRNG (timer jitter). The shell derives it from
-    /// the node id, the simulator from the run's seed.
+    /// Staggers the primary's heartbeat phase (a node's only use of
+    /// randomness); the simulator derives it from the run's seed.
     pub rng_seed: u64,
     /// Longest a hub holds new values before flushing them to its followers.
     pub flush_interval_max_ms: u64,
@@ -77,7 +77,7 @@ pub struct NodeConfig {
     pub retransmit_ms: u64,
     /// A hole in the hub's flush sequence older than this triggers a repair.
     pub gap_timeout_ms: u64,
-    /// A repair not answered within this may be retried.
+    /// A repair not answered within this is sent again.
     pub repair_timeout_ms: u64,
     /// Full-state protocol only: how often every node ships its whole set.
     pub full_state_interval_ms: u64,
@@ -182,8 +182,10 @@ impl Node {
             for id in self.node_ids.iter().skip(1) {
                 g.followers.insert(id.clone(), Follower { last_heard_ms: now_ms, next_seq: 1 });
             }
-            // The first heartbeat comes early so followers learn the hub is up.
-            g.next_heartbeat_ms = Some(now_ms + 1 + self.config.rng_seed % self.config.heartbeat_interval_ms.max(1));
+            // Followers trust a new hub for `hub_timeout_ms`, so the first
+            // heartbeat can wait a full interval; the seed staggers hubs.
+            let interval_ms = self.config.heartbeat_interval_ms.max(1);
+            g.next_heartbeat_ms = Some(now_ms + interval_ms + self.config.rng_seed % interval_ms);
         } else {
             g.upstream = Some(self.node_ids[0].clone());
             g.upstream_since_ms = now_ms;
@@ -210,7 +212,9 @@ impl Node {
             let enough_values = (self.gossip.followers.len() * self.config.flush_values_per_follower)
                 .clamp(1, self.config.flush_batch_max_values);
             if self.gossip.flush_pending.len() >= enough_values {
-                self.flush(now_ms);
+                // Due now rather than sent now: the reply to the request that
+                // brought these values goes out first.
+                self.gossip.flush_due_ms = Some(now_ms);
             } else if self.gossip.flush_due_ms.is_none() {
                 self.gossip.flush_due_ms = Some(now_ms + self.flush_interval_ms());
             }
@@ -492,7 +496,12 @@ impl Node {
         if self.gossip.push_due_ms.is_some_and(|t| t <= now_ms) || keepalive_due {
             self.push(now_ms);
         }
-        if self.gossip.gap_since_ms.is_some_and(|t| t + self.config.gap_timeout_ms <= now_ms) {
+        // A repair unanswered by its deadline (request or reply lost) is
+        // retried at once rather than at the next mismatch, which when the
+        // cluster is idle is a heartbeat away.
+        let repair_overdue = self.gossip.repair_until_ms.is_some_and(|t| t <= now_ms);
+        let gap_overdue = self.gossip.gap_since_ms.is_some_and(|t| t + self.config.gap_timeout_ms <= now_ms);
+        if repair_overdue || gap_overdue {
             self.start_repair(now_ms);
         }
     }
@@ -590,6 +599,7 @@ impl Node {
             self.keepalive_due_ms(),
             g.unconfirmed_queue.front().map(|(t, _)| t + self.config.retransmit_ms),
             g.gap_since_ms.map(|t| t + self.config.gap_timeout_ms),
+            g.repair_until_ms,
             liveness,
             retry,
         ];

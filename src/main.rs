@@ -1,14 +1,22 @@
 //! The native binary: with no arguments, a Maelstrom node on stdin/stdout;
 //! with a subcommand, a command-line tool over the same core.
+//!
+//! On wasm32 the binary is empty: the crate is built for the browser as a
+//! library, but `cargo test --target wasm32-unknown-unknown` still compiles
+//! every target, and the shells need threads, stdio and clap.
 
+#[cfg(not(target_arch = "wasm32"))]
+mod cli;
+#[cfg(not(target_arch = "wasm32"))]
 mod maelstrom;
 
-use std::process::ExitCode;
-
-fn main() -> ExitCode {
+#[cfg(not(target_arch = "wasm32"))]
+fn main() -> std::process::ExitCode {
     if std::env::args_os().len() <= 1 {
         return maelstrom::run();
     }
-    eprintln!("usage: anti-entropy   (no arguments: run as a Maelstrom node on stdin/stdout)");
-    ExitCode::from(2)
+    cli::run()
 }
+
+#[cfg(target_arch = "wasm32")]
+fn main() {}

@@ -205,7 +205,11 @@ struct RawEnvelope<'a> {
     body: BodyFields<'a>,
 }
 
-struct BodyFields<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+struct BodyFields<'a> {
+    fields: Vec<(Cow<'a, str>, &'a RawValue)>,
+    /// A key that appeared twice: ambiguous, so the request is refused.
+    duplicate: Option<String>,
+}
 
 impl<'de: 'a, 'a> Deserialize<'de> for BodyFields<'a> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -216,12 +220,15 @@ impl<'de: 'a, 'a> Deserialize<'de> for BodyFields<'a> {
                 f.write_str("a JSON object")
             }
             fn visit_map<M: serde::de::MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
-                let mut fields = Vec::with_capacity(4);
+                let mut fields = BodyFields { fields: Vec::with_capacity(4), duplicate: None };
                 while let Some(FieldName(key)) = map.next_key::<FieldName<'a>>()? {
                     let value = map.next_value::<&'a RawValue>()?;
-                    fields.push((key, value));
+                    if fields.fields.iter().any(|(k, _)| *k == key) {
+                        fields.duplicate.get_or_insert_with(|| key.to_string());
+                    }
+                    fields.fields.push((key, value));
                 }
-                Ok(BodyFields(fields))
+                Ok(fields)
             }
         }
         deserializer.deserialize_map(FieldsVisitor(std::marker::PhantomData))
@@ -253,22 +260,33 @@ impl<'de: 'a, 'a> Deserialize<'de> for FieldName<'a> {
 
 impl<'a> BodyFields<'a> {
     fn raw(&self, name: &str) -> Option<&'a RawValue> {
-        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| *v)
+        self.fields.iter().find(|(k, _)| k == name).map(|(_, v)| *v)
     }
 
     /// A required field, parsed as `T`.
     fn req<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<T, String> {
         let raw = self.raw(name).ok_or_else(|| format!("missing field `{name}`"))?;
-        serde_json::from_str(raw.get()).map_err(|e| format!("field `{name}`: {e}"))
+        parse_field(name, raw)
     }
 
     /// An optional field: absent and `null` both give `None`.
     fn opt<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<Option<T>, String> {
         match self.raw(name) {
             None => Ok(None),
-            Some(raw) => serde_json::from_str(raw.get()).map_err(|e| format!("field `{name}`: {e}")),
+            Some(raw) => parse_field(name, raw),
         }
     }
+}
+
+/// Parses one field's raw JSON. serde's message ends with a position inside
+/// that field's text ("at line 1 column 4"), which would mislead a reader of
+/// the whole line, so it is cut off.
+fn parse_field<T: serde::de::DeserializeOwned>(name: &str, raw: &RawValue) -> Result<T, String> {
+    serde_json::from_str(raw.get()).map_err(|e| {
+        let text = e.to_string();
+        let text = text.rfind(" at line ").map_or(text.as_str(), |cut| &text[..cut]);
+        format!("field `{name}`: {text}")
+    })
 }
 
 /// Why a body could not become a payload.
@@ -286,6 +304,9 @@ impl From<String> for PayloadError {
 /// Builds the payload of type `kind` from its fields. This match is the one
 /// list of body types a node accepts: any other `type` is error 10.
 fn payload_from_fields(kind: &str, f: &BodyFields) -> Result<Payload, PayloadError> {
+    if let Some(name) = &f.duplicate {
+        return Err(PayloadError::Malformed(format!("duplicate field `{name}`")));
+    }
     Ok(match kind {
         "init" => Payload::Init { node_id: f.req("node_id")?, node_ids: f.req("node_ids")? },
         "init_ok" => Payload::InitOk,
@@ -321,7 +342,7 @@ fn payload_from_fields(kind: &str, f: &BodyFields) -> Result<Payload, PayloadErr
 /// whole struct, `stats_ok`; never on a node's hot path).
 fn fields_object(f: &BodyFields) -> String {
     let mut map = serde_json::Map::new();
-    for (k, v) in &f.0 {
+    for (k, v) in &f.fields {
         if let Ok(value) = serde_json::from_str(v.get()) {
             map.insert(k.to_string(), value);
         }
@@ -331,6 +352,12 @@ fn fields_object(f: &BodyFields) -> String {
 
 /// Decodes one line (without its newline).
 pub fn decode(line: &[u8]) -> Decoded {
+    // serde reads a struct from a JSON array too (fields by position), so
+    // `["c1", "n1", {...}]` would be served: only objects are messages. (The
+    // body is read as a map, which already refuses arrays.)
+    if line.trim_ascii_start().first() != Some(&b'{') {
+        return Decoded::Unanswerable("not a Maelstrom message (not a JSON object)".into());
+    }
     let raw: RawEnvelope = match serde_json::from_slice(line) {
         Ok(raw) => raw,
         Err(e) => return Decoded::Unanswerable(format!("not a Maelstrom message ({e})")),

@@ -25,7 +25,9 @@ fn same_seed_same_trace_history_and_report() {
     let report_a = a.run_to_end();
     let report_b = b.run_to_end();
     assert_eq!(a.history(), b.history(), "replay: {}", report_a.replay_command);
-    assert_eq!(a.drain_trace(), b.drain_trace(), "replay: {}", report_a.replay_command);
+    let trace_a = a.drain_trace();
+    assert!(trace_a.iter().any(|e| e.dropped) && trace_a.iter().any(|e| e.duplicate), "faults show in the trace");
+    assert_eq!(trace_a, b.drain_trace(), "replay: {}", report_a.replay_command);
     assert_eq!(report_a, report_b);
     assert!(report_a.totals.client_ops > 100, "{:?}", report_a.totals);
 }
@@ -51,6 +53,7 @@ fn chunked_run_until_equals_one_call() {
 
     assert_eq!(chunked.now_ms(), 3_000);
     assert_eq!(whole.history(), chunked.history());
+    assert!(whole_trace.len() > 100, "nodes gossiped: {}", whole_trace.len());
     assert_eq!(whole_trace, chunked_trace);
     assert_eq!(whole.report(), chunked.report());
     assert_eq!(whole.run_to_end(), chunked.run_to_end());
@@ -75,14 +78,15 @@ fn workload_runs_at_its_rate_and_mix() {
     };
     let mut sim = Simulation::new(config);
     let report = sim.run_to_end();
+    let replay = &report.replay_command;
     let workload_ops = report.totals.client_ops - 5; // minus the final reads
-    assert!((1_900..=2_100).contains(&workload_ops), "{workload_ops}");
+    assert!((1_900..=2_100).contains(&workload_ops), "{workload_ops}; replay: {replay}");
     let broadcasts = report.totals.broadcasts as f64 / workload_ops as f64;
-    assert!((0.45..0.55).contains(&broadcasts), "{broadcasts}");
+    assert!((0.45..0.55).contains(&broadcasts), "{broadcasts}; replay: {replay}");
     assert_eq!(report.set_full.attempt_count, report.totals.broadcasts);
     assert_eq!(report.set_full.acknowledged_count, report.totals.broadcasts, "every broadcast is acknowledged");
     // Every final read was answered, after the quiet period.
-    assert!(report.now_ms >= 20_500 && report.now_ms <= 20_500 + 1_000, "{}", report.now_ms);
+    assert!(report.now_ms >= 20_500 && report.now_ms <= 20_500 + 1_000, "{}; replay: {replay}", report.now_ms);
     assert_eq!(sim.history().entries.iter().filter(|e| e.completion.is_some()).count() as u64, report.totals.client_ops);
 }
 
@@ -105,7 +109,7 @@ fn nemesis_alternates_and_heals_when_the_workload_ends() {
     assert!(sim.network().is_partitioned());
     let report = sim.run_to_end();
     let heal_times: Vec<u64> = report.heals.iter().map(|h| h.heal_ms).collect();
-    assert_eq!(heal_times, vec![2_000, 4_000]);
+    assert_eq!(heal_times, vec![2_000, 4_000], "replay: {}", report.replay_command);
     assert!(!sim.network().is_partitioned());
 }
 
@@ -169,4 +173,45 @@ fn replay_command_names_every_setting() {
          --duplicate 0.05 --rate 50 --seconds 4 --read-fraction 0.5 --quiet-ms 1000 --nemesis mixed \
          --nemesis-interval-ms 700 --seed 42"
     );
+}
+
+#[test]
+fn totals_match_the_trace() {
+    let mut sim = Simulation::new(faulty_config(5));
+    let report = sim.run_to_end();
+    let trace = sim.drain_trace();
+    println!("replay: {}", report.replay_command);
+    let sent: Vec<_> = trace.iter().filter(|e| !e.duplicate).collect();
+    let t = &report.totals;
+    assert_eq!(t.server_messages, sent.len() as u64);
+    assert_eq!(t.server_bytes, sent.iter().map(|e| e.bytes).sum::<u64>());
+    assert_eq!(t.dropped_messages, sent.iter().filter(|e| e.dropped).count() as u64);
+    assert_eq!(t.duplicated_messages, trace.iter().filter(|e| e.duplicate).count() as u64);
+    assert_eq!(t.server_by_kind.values().map(|k| k.messages).sum::<u64>(), t.server_messages);
+    assert_eq!(report.msgs_per_op, t.server_messages as f64 / t.client_ops as f64);
+    assert_eq!(report.bytes_per_op, t.server_bytes as f64 / t.client_ops as f64);
+    assert!(sent.iter().all(|e| e.from != e.to && e.from < 7 && e.to < 7 && e.deliver_ms >= e.send_ms));
+    let node_stats: u64 = (0..sim.node_count()).map(|i| sim.node(i).stats().skipped).sum();
+    assert_eq!(t.skipped, node_stats);
+}
+
+#[test]
+fn manual_heal_is_timed_until_everyone_has_everything() {
+    let mut sim = Simulation::new(SimConfig { node_count: 5, seed: 3, ..SimConfig::default() });
+    sim.run_until(1_000);
+    sim.isolate(&[4]);
+    sim.broadcast(4, 1);
+    sim.broadcast(0, 2);
+    sim.run_until(3_000);
+    assert!(!sim.converged());
+    assert!(!sim.node(0).set().contains(1) && !sim.node(4).set().contains(2));
+    sim.heal();
+    let heal = sim.report().heals[0];
+    assert_eq!((heal.heal_ms, heal.converged_after_ms), (3_000, None));
+    sim.run_until(10_000);
+    let report = sim.report();
+    let after_ms = report.heals[0].converged_after_ms.expect("converged after the heal");
+    assert!(after_ms > 0 && after_ms < 7_000, "{after_ms} (seed 3, manual mode)");
+    assert!(sim.converged());
+    assert!((0..5).all(|i| sim.node(i).set().contains(1) && sim.node(i).set().contains(2)));
 }

@@ -10,6 +10,7 @@ use crate::rng::Rng;
 /// total; then (with faults healed) a quiet period, then one final read on
 /// every node.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Workload {
     /// Client operations per second, all clients together.
     pub rate_per_s: f64,
@@ -91,6 +92,7 @@ impl std::str::FromStr for PartitionKind {
 /// healthy for `interval_ms`, partitioned for `interval_ms`, and so on;
 /// everything is healed when the workload ends.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Nemesis {
     pub kind: PartitionKind,
     /// Length of each healthy and each partitioned period (Maelstrom's

@@ -1,0 +1,322 @@
+//! The real binary, several processes at once: a small Maelstrom stand-in.
+//!
+//! Starts N `anti-entropy` processes, sends each `init`, and routes every
+//! line a node prints to its destination's stdin after a network delay, in
+//! real time, dropping node-to-node lines across a partition. Clients (this
+//! test) play a broadcast/read workload, heal, wait, read every node, and the
+//! simulator's `set-full` checker judges the history. This is the check that
+//! the shell (threads, timers, buffering) runs the protocol as well as the
+//! simulator's in-process nodes do.
+
+use std::collections::{BTreeMap, BinaryHeap};
+use std::cmp::Reverse;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anti_entropy::rng::Rng;
+use anti_entropy::sim::{check_set_full, History, Operation, SetFullResult};
+use serde_json::{json, Value};
+
+/// A line in flight to `to`'s stdin.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct InFlight {
+    due: Instant,
+    sequence: u64,
+    to: usize,
+    line: String,
+}
+
+/// One line read from a node's stdout.
+struct Printed {
+    from: usize,
+    line: String,
+}
+
+struct Cluster {
+    children: Vec<Child>,
+    stdins: Vec<Option<ChildStdin>>,
+    printed: Receiver<Printed>,
+    stderr_lines: Arc<Mutex<Vec<String>>>,
+    started: Instant,
+    in_flight: BinaryHeap<Reverse<InFlight>>,
+    sequence: u64,
+    /// `cut[a][b]`: lines from a to b are dropped.
+    cut: Vec<Vec<bool>>,
+    rng: Rng,
+    latency_ms: (u64, u64),
+    history: History,
+    pending: BTreeMap<u64, Operation>,
+    next_msg_id: u64,
+    node_to_node_lines: u64,
+    /// Final reads by node, once answered.
+    final_reads: BTreeMap<u64, usize>,
+    final_values: BTreeMap<usize, Vec<i64>>,
+}
+
+impl Cluster {
+    fn start(node_count: usize, latency_ms: (u64, u64), seed: u64) -> Cluster {
+        let (tx, printed) = mpsc::channel();
+        let stderr_lines = Arc::new(Mutex::new(Vec::new()));
+        let mut children = Vec::new();
+        let mut stdins = Vec::new();
+        for from in 0..node_count {
+            let mut child = Command::new(env!("CARGO_BIN_EXE_anti-entropy"))
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("the node binary starts");
+            let stdout = child.stdout.take().unwrap();
+            let tx = tx.clone();
+            thread::spawn(move || {
+                for line in BufReader::new(stdout).lines() {
+                    let Ok(line) = line else { break };
+                    if tx.send(Printed { from, line }).is_err() {
+                        break;
+                    }
+                }
+            });
+            let stderr = child.stderr.take().unwrap();
+            let sink = Arc::clone(&stderr_lines);
+            thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    sink.lock().unwrap().push(format!("n{from}: {line}"));
+                }
+            });
+            stdins.push(child.stdin.take());
+            children.push(child);
+        }
+        let mut cluster = Cluster {
+            children,
+            stdins,
+            printed,
+            stderr_lines,
+            started: Instant::now(),
+            in_flight: BinaryHeap::new(),
+            sequence: 0,
+            cut: vec![vec![false; node_count]; node_count],
+            rng: Rng::new(seed),
+            latency_ms,
+            history: History::new(),
+            pending: BTreeMap::new(),
+            next_msg_id: 0,
+            node_to_node_lines: 0,
+            final_reads: BTreeMap::new(),
+            final_values: BTreeMap::new(),
+        };
+        let node_ids: Vec<String> = (0..node_count).map(|i| format!("n{i}")).collect();
+        for node in 0..node_count {
+            let msg_id = cluster.next_id();
+            let init = json!({"src": "c-setup", "dest": format!("n{node}"),
+                "body": {"type": "init", "node_id": format!("n{node}"), "node_ids": node_ids, "msg_id": msg_id}});
+            cluster.write_line(node, &init.to_string());
+        }
+        cluster
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    fn next_id(&mut self) -> u64 {
+        self.next_msg_id += 1;
+        self.next_msg_id
+    }
+
+    fn write_line(&mut self, node: usize, line: &str) {
+        if let Some(stdin) = self.stdins[node].as_mut() {
+            // A node that died shows up as a failed check, with its stderr.
+            let _ = writeln!(stdin, "{line}").and_then(|_| stdin.flush());
+        }
+    }
+
+    /// A client request, delivered at once (clients always reach nodes).
+    fn request(&mut self, node: usize, operation: Operation) -> u64 {
+        let msg_id = self.next_id();
+        let body = match operation {
+            Operation::Add(value) => json!({"type": "broadcast", "message": value, "msg_id": msg_id}),
+            Operation::Read => json!({"type": "read", "msg_id": msg_id}),
+        };
+        self.history.invoke(self.now_ms(), msg_id, operation.clone());
+        self.pending.insert(msg_id, operation);
+        let line = json!({"src": format!("c{node}"), "dest": format!("n{node}"), "body": body}).to_string();
+        self.write_line(node, &line);
+        msg_id
+    }
+
+    fn set_partition(&mut self, group: &[usize]) {
+        let n = self.cut.len();
+        for a in 0..n {
+            for b in 0..n {
+                self.cut[a][b] = group.contains(&a) != group.contains(&b);
+            }
+        }
+    }
+
+    /// Routes lines and delivers due ones until `until`.
+    fn pump_until(&mut self, until: Instant) {
+        loop {
+            let now = Instant::now();
+            while self.in_flight.peek().is_some_and(|Reverse(f)| f.due <= now) {
+                let Reverse(flight) = self.in_flight.pop().unwrap();
+                self.write_line(flight.to, &flight.line);
+            }
+            if now >= until {
+                return;
+            }
+            let next_due = self.in_flight.peek().map_or(until, |Reverse(f)| f.due.min(until));
+            match self.printed.recv_timeout(next_due.saturating_duration_since(now)) {
+                Ok(printed) => self.route(printed),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+        }
+    }
+
+    fn route(&mut self, Printed { from, line }: Printed) {
+        let Ok(message) = serde_json::from_str::<Value>(&line) else {
+            panic!("n{from} printed a line that is not JSON: {line}");
+        };
+        let dest = message["dest"].as_str().unwrap_or_default();
+        if let Some(to) = dest.strip_prefix('n').and_then(|i| i.parse::<usize>().ok()) {
+            self.node_to_node_lines += 1;
+            if to < self.cut.len() && !self.cut[from][to] {
+                let (lo, hi) = self.latency_ms;
+                let delay_ms = lo + self.rng.below(hi - lo + 1);
+                self.sequence += 1;
+                let due = Instant::now() + Duration::from_millis(delay_ms);
+                self.in_flight.push(Reverse(InFlight { due, sequence: self.sequence, to, line }));
+            }
+            return;
+        }
+        let body = &message["body"];
+        let Some(op_id) = body["in_reply_to"].as_u64() else { return };
+        let Some(operation) = self.pending.remove(&op_id) else { return };
+        let now_ms = self.now_ms();
+        match (operation, body["type"].as_str()) {
+            (Operation::Add(value), Some("broadcast_ok")) => self.history.add_ok(now_ms, op_id, value),
+            (Operation::Read, Some("read_ok")) => {
+                let values: Vec<i64> =
+                    body["messages"].as_array().into_iter().flatten().filter_map(Value::as_i64).collect();
+                if let Some(node) = self.final_reads.get(&op_id) {
+                    self.final_values.insert(*node, values.clone());
+                }
+                self.history.read_ok(now_ms, op_id, values);
+            }
+            (_, other) => panic!("unexpected reply {other:?} to client op {op_id}: {line}"),
+        }
+    }
+
+    /// Closes every stdin and waits (bounded) for the nodes to exit.
+    fn shut_down(&mut self) -> Vec<Option<i32>> {
+        self.stdins.iter_mut().for_each(|s| drop(s.take()));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        self.children
+            .iter_mut()
+            .map(|child| loop {
+                match child.try_wait() {
+                    Ok(Some(status)) => break status.code(),
+                    _ if Instant::now() > deadline => {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        break None;
+                    }
+                    _ => thread::sleep(Duration::from_millis(10)),
+                }
+            })
+            .collect()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+struct Outcome {
+    result: SetFullResult,
+    final_values: BTreeMap<usize, Vec<i64>>,
+    node_to_node_lines: u64,
+    exit_codes: Vec<Option<i32>>,
+    stderr_tail: Vec<String>,
+}
+
+/// Plays: `workload_ms` of ops at `rate_per_s` (partitioned from
+/// `partition_ms.0` to `partition_ms.1`), then `quiet_ms`, then final reads.
+fn play(node_count: usize, rate_per_s: u64, workload_ms: u64, partition_ms: (u64, u64), quiet_ms: u64) -> Outcome {
+    let mut cluster = Cluster::start(node_count, (5, 25), 1);
+    let start = cluster.started;
+    let at = |ms: u64| start + Duration::from_millis(ms);
+    let gap_ms = 1000 / rate_per_s;
+    let mut next_value = 0;
+    let mut partitioned = false;
+    let mut t = gap_ms;
+    while t < workload_ms {
+        cluster.pump_until(at(t));
+        if !partitioned && (partition_ms.0..partition_ms.1).contains(&t) {
+            let half: Vec<usize> = (0..node_count / 2).collect();
+            cluster.set_partition(&half);
+            partitioned = true;
+        } else if partitioned && t >= partition_ms.1 {
+            cluster.set_partition(&[]);
+            partitioned = false;
+        }
+        let node = cluster.rng.index(node_count);
+        if cluster.rng.chance(0.5) {
+            cluster.request(node, Operation::Read);
+        } else {
+            cluster.request(node, Operation::Add(next_value));
+            next_value += 1;
+        }
+        t += gap_ms;
+    }
+    cluster.set_partition(&[]);
+    cluster.pump_until(at(workload_ms + quiet_ms));
+    for node in 0..node_count {
+        let op_id = cluster.request(node, Operation::Read);
+        cluster.final_reads.insert(op_id, node);
+    }
+    let final_deadline = Instant::now() + Duration::from_secs(3);
+    while cluster.final_values.len() < node_count && Instant::now() < final_deadline {
+        cluster.pump_until(Instant::now() + Duration::from_millis(20));
+    }
+    let exit_codes = cluster.shut_down();
+    let stderr_tail = {
+        let lines = cluster.stderr_lines.lock().unwrap();
+        lines.iter().rev().take(20).rev().cloned().collect()
+    };
+    Outcome {
+        result: check_set_full(&cluster.history),
+        final_values: std::mem::take(&mut cluster.final_values),
+        node_to_node_lines: cluster.node_to_node_lines,
+        exit_codes,
+        stderr_tail,
+    }
+}
+
+#[test]
+fn five_processes_survive_a_partition_and_converge() {
+    let started = Instant::now();
+    let outcome = play(5, 40, 3_000, (800, 1_800), 1_500);
+    let r = &outcome.result;
+    let context = format!("{r:?}\nstderr tail:\n{}", outcome.stderr_tail.join("\n"));
+    assert!(r.attempt_count > 30, "{context}");
+    assert_eq!(r.acknowledged_count, r.attempt_count, "{context}");
+    assert_eq!(r.lost_count, 0, "lost {:?}: {context}", r.lost);
+    assert!(r.valid, "{context}");
+    assert_eq!(outcome.final_values.len(), 5, "every final read answered: {context}");
+    let first = &outcome.final_values[&0];
+    assert_eq!(first.len() as u64, r.attempt_count, "{context}");
+    assert!(outcome.final_values.values().all(|v| v == first), "final reads differ: {context}");
+    assert!(outcome.node_to_node_lines > 0, "{context}");
+    assert!(outcome.exit_codes.iter().all(|c| *c == Some(0)), "{:?}: {context}", outcome.exit_codes);
+    assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
+}

@@ -1,0 +1,78 @@
+//! The `simulate` subcommand: deterministic output, JSON shape, bad arguments.
+
+use std::process::{Command, Output};
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_anti-entropy")).args(args).output().expect("the binary starts")
+}
+
+const SMALL_RUN: &[&str] =
+    &["simulate", "--nodes", "5", "--rate", "40", "--seconds", "2", "--quiet-ms", "1000", "--loss", "0.05", "--nemesis", "mixed", "--nemesis-interval-ms", "500", "--latency-dist", "exponential", "--latency-ms", "30", "--seed", "11", "--json"];
+
+#[test]
+fn same_arguments_same_output() {
+    let first = run(SMALL_RUN);
+    let second = run(SMALL_RUN);
+    assert!(!first.stdout.is_empty());
+    assert_eq!(String::from_utf8_lossy(&first.stdout), String::from_utf8_lossy(&second.stdout));
+    assert_eq!(first.status.code(), second.status.code());
+    let mut other_seed = SMALL_RUN.to_vec();
+    *other_seed.iter_mut().find(|a| **a == "11").unwrap() = "12";
+    assert_ne!(run(&other_seed).stdout, first.stdout);
+}
+
+#[test]
+fn json_is_the_last_line_with_the_promised_fields() {
+    let output = run(SMALL_RUN);
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let last = stdout.lines().last().expect("some output");
+    let json: serde_json::Value = serde_json::from_str(last).expect("last line is JSON");
+    for key in ["valid", "lost", "msgs_per_op", "bytes_per_op", "stable_latency_ms", "skipped", "bytes_saved", "seed", "config"] {
+        assert!(json.get(key).is_some(), "missing {key}: {last}");
+    }
+    assert_eq!(json["seed"], 11);
+    assert_eq!(json["config"]["node_count"], 5);
+    assert_eq!(json["config"]["nemesis"]["kind"], "mixed");
+    assert_eq!(json["config"]["latency"]["dist"], "exponential");
+    let valid = json["valid"].as_bool().unwrap();
+    assert_eq!(output.status.code(), Some(if valid { 0 } else { 1 }), "exit code follows validity");
+    // The summary for people comes first and names the replay command.
+    assert!(stdout.contains("replay"), "{stdout}");
+    assert!(stdout.contains("--seed 11"), "{stdout}");
+}
+
+#[test]
+fn without_json_there_is_only_the_summary() {
+    let args: Vec<&str> = SMALL_RUN.iter().copied().filter(|a| *a != "--json").collect();
+    let stdout = String::from_utf8(run(&args).stdout).unwrap();
+    assert!(stdout.contains("checker (set-full)"), "{stdout}");
+    assert!(!stdout.lines().any(|l| l.starts_with('{')), "{stdout}");
+}
+
+#[test]
+fn bad_arguments_exit_2_with_a_clear_message() {
+    for (args, expected) in [
+        (&["simulate", "--nodes", "0"][..], "--nodes"),
+        (&["simulate", "--loss", "1.5"][..], "probability"),
+        (&["simulate", "--loss", "lots"][..], "not a number"),
+        (&["simulate", "--protocol", "carrier-pigeon"][..], "unknown protocol"),
+        (&["simulate", "--nemesis", "meteor"][..], "unknown nemesis"),
+        (&["simulate", "--latency-dist", "normal"][..], "--latency-dist"),
+        (&["simulate", "--frobnicate"][..], "--frobnicate"),
+        (&["fly"][..], "fly"),
+    ] {
+        let output = run(args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(output.stdout.is_empty(), "{args:?}");
+    }
+}
+
+#[test]
+fn help_exits_0() {
+    let output = run(&["simulate", "--help"]);
+    assert_eq!(output.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("--nemesis"));
+}
