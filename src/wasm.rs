@@ -281,6 +281,17 @@ impl WasmSimulation {
         to_js(&frame)
     }
 
+    /// Advances to `t_ms` without handing the messages to JS (they are
+    /// dropped unseen), and returns the totals: for jumps, where only the
+    /// counters and the chart matter and serialising every message would
+    /// cost more than simulating it.
+    #[wasm_bindgen(js_name = fastForward)]
+    pub fn fast_forward(&mut self, t_ms: f64) -> Result<JsValue, JsError> {
+        self.sim.run_until(whole_number("t_ms", t_ms)?);
+        self.sim.drain_trace();
+        self.totals()
+    }
+
     /// A client broadcast of `value` to node `node`, now.
     pub fn broadcast(&mut self, node: usize, value: f64) -> Result<(), JsError> {
         self.check_node(node)?;

@@ -145,3 +145,27 @@ fn bad_input_is_an_error_not_a_panic() {
     assert!(sim.run_until(-1.0).is_err(), "negative time");
     assert!(sim.isolate(vec![0, 9]).is_err(), "isolating a missing node");
 }
+
+#[wasm_bindgen_test]
+fn fast_forward_counts_the_same_as_animated_frames() {
+    let run = |fast: bool| {
+        let mut sim = simulation(10, 5, "digest", 0.2);
+        for value in 0..12 {
+            sim.broadcast(value % 10, value as f64).map_err(JsValue::from).unwrap();
+        }
+        for t_ms in (100..=8000).step_by(100) {
+            if fast {
+                sim.fast_forward(t_ms as f64).map_err(JsValue::from).unwrap();
+            } else {
+                advance(&mut sim, t_ms);
+            }
+        }
+        let totals: Totals = serde_wasm_bindgen::from_value(sim.totals().map_err(JsValue::from).unwrap()).unwrap();
+        (totals, advance(&mut sim, 8000).counts)
+    };
+    let (animated, animated_counts) = run(false);
+    let (fast, fast_counts) = run(true);
+    assert!(animated.messages_sent > 0);
+    assert_eq!(animated, fast);
+    assert_eq!(animated_counts, fast_counts);
+}

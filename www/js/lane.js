@@ -9,6 +9,15 @@ import { Simulation } from '../pkg/anti_entropy.js';
 const MAX_FLIGHTS = 4000;
 // Bytes-over-time samples are taken at most this often (virtual ms).
 const SAMPLE_EVERY_MS = 20;
+// Beyond this many samples the older half is thinned out, so the chart's
+// cost per frame stays flat however long a run goes.
+const MAX_SAMPLES = 2000;
+// A jump further than this fast-forwards (counters only) to this short
+// of its target, then animates the rest, so messages still in flight at the
+// target are drawn.
+const ANIMATED_TAIL_MS = 2000;
+// Chart samples a fast-forward takes at most.
+const JUMP_SAMPLES = 400;
 
 export class Lane {
   constructor(scenario, protocol) {
@@ -43,6 +52,7 @@ export class Lane {
   // Runs the simulator to `tMs` and collects the frame it returns.
   advanceTo(tMs) {
     if (tMs <= this.nowMs) return;
+    if (tMs - this.nowMs > ANIMATED_TAIL_MS) this.fastForwardTo(tMs - ANIMATED_TAIL_MS);
     const started = performance.now();
     const frame = this.sim.advance(tMs);
     this.stepCostMs += performance.now() - started;
@@ -57,11 +67,32 @@ export class Lane {
     this.skipped = frame.skipped;
     this.totals = frame.totals;
     this.converged = frame.converged;
-    // Keep one sample per SAMPLE_EVERY_MS: a frame that comes sooner updates the newest sample.
+    this.sample();
+  }
+
+  // Runs to `tMs` in chunks, sampling the totals for the chart but not
+  // fetching messages: nothing before the animated tail is drawn anyway.
+  fastForwardTo(tMs) {
+    const chunk = Math.max(SAMPLE_EVERY_MS, Math.ceil((tMs - this.nowMs) / JUMP_SAMPLES));
+    const started = performance.now();
+    while (this.nowMs < tMs) {
+      this.nowMs = Math.min(tMs, this.nowMs + chunk);
+      this.totals = this.sim.fastForward(this.nowMs);
+      this.sample();
+    }
+    this.stepCostMs += performance.now() - started;
+  }
+
+  // Keeps one sample per SAMPLE_EVERY_MS: a frame that comes sooner updates the newest one.
+  sample() {
     const sample = { t: this.nowMs, sent: this.totals.bytes_sent, full: this.totals.bytes_full_state };
     const previous = this.samples[this.samples.length - 2];
     if (previous && sample.t - previous.t < SAMPLE_EVERY_MS) this.samples[this.samples.length - 1] = sample;
     else this.samples.push(sample);
+    if (this.samples.length > MAX_SAMPLES) {
+      const last = this.samples.length - 1;
+      this.samples = this.samples.filter((_, i) => i % 2 === 0 || i === last);
+    }
   }
 
   // Applies one scenario action at the simulator's current time.
