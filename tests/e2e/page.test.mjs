@@ -77,8 +77,10 @@ test('broadcasts spread, digests skip transfers and save bytes', { timeout: 6000
   // The inspector shows the clicked node's set.
   await page.locator('input[name="click-mode"][value="inspect"]').check();
   const box = await page.locator('canvas.cluster').first().boundingBox();
-  // Node 0 sits at the top of the circle.
-  await page.mouse.click(box.x + box.width / 2, box.y + 28);
+  // Node 0 sits at the top of the circle, its centre 60 px below the canvas
+  // edge (radius 18, cut-off offset 18, label room 24: see render.js layout).
+  await page.mouse.click(box.x + box.width / 2, box.y + 60);
+  await waitFor(() => page.locator('#inspector caption').first().textContent(), (t) => t.startsWith('n0'), 5000, 'n0 inspected');
   await waitFor(() => page.getByTestId('inspect-count').first().textContent(), (t) => t === '40', 5000, 'inspector set size 40');
 
   await page.screenshot({ path: path.join(RESULTS, 'page-digest.png'), fullPage: true });
