@@ -264,21 +264,15 @@ impl WasmSimulation {
     /// sent since the last call, totals, per-node set sizes, convergence.
     pub fn advance(&mut self, t_ms: f64) -> Result<JsValue, JsError> {
         self.sim.run_until(whole_number("t_ms", t_ms)?);
-        let node_count = self.sim.node_count();
-        let frame = FrameView {
-            now_ms: self.sim.now_ms(),
-            messages: self.sim.drain_trace().into_iter().map(MessageView::from).collect(),
-            totals: self.sim.totals().into(),
-            counts: (0..node_count).map(|i| self.sim.node(i).set().len() as u64).collect(),
-            digest_badges: (0..node_count)
-                .map(|i| self.sim.node(i).set().digest().to_hex()[..DIGEST_BADGE_LEN].to_string())
-                .collect(),
-            groups: partition_groups(self.sim.network()),
-            upstream: (0..node_count).map(|i| self.sim.node(i).upstream().and_then(node_index)).collect(),
-            skipped: (0..node_count).map(|i| self.sim.node(i).stats().skipped).collect(),
-            converged: self.sim.converged(),
-        };
-        to_js(&frame)
+        let messages = self.sim.drain_trace().into_iter().map(MessageView::from).collect();
+        to_js(&self.frame(messages))
+    }
+
+    /// The frame as of now, without running anything: after an action the
+    /// page redraws at once, and calling `run_until` here would interleave
+    /// with actions differently from a replay of the same scenario.
+    pub fn snapshot(&self) -> Result<JsValue, JsError> {
+        to_js(&self.frame(Vec::new()))
     }
 
     /// Advances to `t_ms` without handing the messages to JS (they are
@@ -359,6 +353,24 @@ impl WasmSimulation {
 
     pub fn converged(&self) -> bool {
         self.sim.converged()
+    }
+
+    fn frame(&self, messages: Vec<MessageView>) -> FrameView {
+        let node_count = self.sim.node_count();
+        let node = |i: usize| self.sim.node(i);
+        FrameView {
+            now_ms: self.sim.now_ms(),
+            messages,
+            totals: self.sim.totals().into(),
+            counts: (0..node_count).map(|i| node(i).set().len() as u64).collect(),
+            digest_badges: (0..node_count)
+                .map(|i| node(i).set().digest().to_hex()[..DIGEST_BADGE_LEN].to_string())
+                .collect(),
+            groups: partition_groups(self.sim.network()),
+            upstream: (0..node_count).map(|i| node(i).upstream().and_then(node_index)).collect(),
+            skipped: (0..node_count).map(|i| node(i).stats().skipped).collect(),
+            converged: self.sim.converged(),
+        }
     }
 
     fn check_node(&self, node: usize) -> Result<(), JsError> {

@@ -56,6 +56,11 @@ export class Lane {
     const started = performance.now();
     const frame = this.sim.advance(tMs);
     this.stepCostMs += performance.now() - started;
+    this.take(frame);
+  }
+
+  // Takes in a frame from the simulator.
+  take(frame) {
     this.nowMs = frame.now_ms;
     for (const m of frame.messages) this.flights.push(m);
     if (this.flights.length > MAX_FLIGHTS) this.flights.splice(0, this.flights.length - MAX_FLIGHTS);
@@ -105,6 +110,8 @@ export class Lane {
       case 'h': this.sim.heal(); break;
       default: throw new Error(`unknown action ${action.op}`);
     }
+    // Show the action's effect (a cut, say) at once, even while paused.
+    this.take(this.sim.snapshot());
   }
 
   // Forgets messages that finished long enough ago to be off screen.
