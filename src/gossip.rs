@@ -172,12 +172,14 @@ impl Node {
     pub(crate) fn gossip_init(&mut self, now_ms: u64) {
         let g = &mut self.gossip;
         *g = GossipState::default();
-        g.index_of = self.node_ids.iter().enumerate().map(|(i, id)| (id.clone(), i)).collect();
-        let Some(&my_index) = g.index_of.get(&self.id) else { return };
-        g.my_index = my_index;
+        // A node missing from `node_ids`, or alone in it, has nobody to
+        // gossip with: it serves clients and leaves the overlay empty.
+        let Some(my_index) = self.node_ids.iter().position(|id| *id == self.id) else { return };
         if self.node_ids.len() < 2 {
             return;
         }
+        g.index_of = self.node_ids.iter().enumerate().map(|(i, id)| (id.clone(), i)).collect();
+        g.my_index = my_index;
         if my_index == 0 {
             for id in self.node_ids.iter().skip(1) {
                 g.followers.insert(id.clone(), Follower { last_heard_ms: now_ms, next_seq: 1 });
