@@ -231,3 +231,14 @@ test('while paused, cutting a node off shows at once and a second click reconnec
   assert.equal(await counter(page, 'clock'), 0, 'time did not move');
   assert.deepEqual(errors, []);
 });
+
+test('a mangled link opens with defaults and says what it ignored', { timeout: 30000 }, async () => {
+  const { page, errors } = await openPage(browser.context, `${server.url}?n=999&p=carrier_pigeon&loss=2&speed=7&a=5b1_xx_9b99`);
+  const status = await page.locator('#status').textContent();
+  for (const part of ['n must be', 'unknown protocol', 'loss must be', 'speed must be', 'bad action "xx"', 'bad node in "9b99"']) {
+    assert.ok(status.includes(part), `status mentions ${part}: ${status}`);
+  }
+  assert.equal(await page.locator('#nodes').inputValue(), '12');
+  assert.match(new URL(page.url()).search, /^\?n=12&seed=1&p=digest&a=5b1$/, 'the valid action survives');
+  assert.deepEqual(errors, []);
+});

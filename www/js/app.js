@@ -8,7 +8,7 @@ import { Lane } from './lane.js';
 import { drawLane, hitNode, layout } from './render.js';
 import { drawChart, chartSeries, formatBytes } from './chart.js';
 import { KINDS, legendSvg } from './palette.js';
-import { decodeScenario, encodeScenario, broadcastValues, MIN_NODES, MAX_NODES } from './scenario.js';
+import { decodeScenario, encodeScenario, broadcastValues, MIN_NODES, MAX_NODES, DEFAULT_SPEED } from './scenario.js';
 
 // Virtual milliseconds one press of Step advances.
 const STEP_MS = 50;
@@ -29,7 +29,7 @@ const state = {
   nextAction: 0,
   displayMs: 0,
   playing: false,
-  speed: 0.25,
+  speed: DEFAULT_SPEED,
   selected: null,
   clickMode: 'broadcast',
   lastRealMs: null,
@@ -151,10 +151,12 @@ function setPlaying(playing) {
 
 function updateUrl() {
   const s = state.scenario;
-  history.replaceState(null, '', encodeScenario({ ...s, t: null, play: false }));
+  history.replaceState(null, '', encodeScenario({ ...s, t: null, play: false, speed: state.speed }));
   const atNow = $('share-at-now').checked;
   const url = new URL(location.href);
-  url.search = encodeScenario({ ...s, t: atNow ? Math.floor(state.displayMs) : null, play: $('share-play').checked });
+  url.search = encodeScenario({
+    ...s, t: atNow ? Math.floor(state.displayMs) : null, play: $('share-play').checked, speed: state.speed,
+  });
   $('share').value = url.toString();
 }
 
@@ -285,7 +287,7 @@ function frame(realNowMs) {
     view.selected = state.selected;
     drawLane(cs[k], lane, state.displayMs, view);
   });
-  drawChart($('chart'), chartSeries(state.lanes[0], state.lanes[1]));
+  drawChart($('chart'), chartSeries(state.lanes[0], state.lanes[1]), state.scenario.actions);
   state.drawCostSinceRefresh += performance.now() - drawStarted;
   refreshDom(false);
   refreshTimeline();
@@ -328,7 +330,10 @@ function bindControls() {
     state.pendingSeekMs = Number(e.target.value);
   });
   $('timeline').addEventListener('change', () => { state.seeking = false; });
-  $('speed').addEventListener('change', (e) => { state.speed = Number(e.target.value); });
+  $('speed').addEventListener('change', (e) => {
+    state.speed = Number(e.target.value);
+    updateUrl();
+  });
   $('restart').addEventListener('click', () => { rebuild(0); setStatus('Replaying the scenario from the start.'); });
   $('reset').addEventListener('click', () => {
     state.scenario.actions = [];
@@ -468,6 +473,8 @@ async function main() {
   await init();
   const { scenario, errors } = decodeScenario(location.search);
   state.scenario = scenario;
+  state.speed = scenario.speed;
+  $('speed').value = String(scenario.speed);
   renderLegend();
   bindControls();
   rebuild(scenario.t ?? 0);

@@ -15,6 +15,7 @@
 //           h                 heal every partition
 //   t     open paused at this virtual time (ms) instead of at 0
 //   play  1: start playing as soon as the page opens
+//   speed playback speed, virtual ms per real ms (one of SPEEDS; default 0.25)
 //
 // Only unreserved URL characters are used, so links stay readable when pasted.
 
@@ -22,9 +23,11 @@ export const PROTOCOLS = ['full_state', 'digest', 'difference'];
 export const MIN_NODES = 3;
 export const MAX_NODES = 64;
 export const MAX_LOSS = 0.5;
+export const SPEEDS = [0.05, 0.1, 0.25, 0.5, 1, 3, 10];
+export const DEFAULT_SPEED = 0.25;
 
 export function defaultScenario() {
-  return { nodes: 12, seed: 1, protocol: 'digest', loss: 0, race: null, actions: [], t: null, play: false };
+  return { nodes: 12, seed: 1, protocol: 'digest', loss: 0, race: null, actions: [], t: null, play: false, speed: DEFAULT_SPEED };
 }
 
 const ACTION_PATTERN = /^(\d+)([bishr])([\d.]*)$/;
@@ -69,6 +72,7 @@ export function encodeScenario(s) {
   if (s.actions.length > 0) parts.push(`a=${s.actions.map(encodeAction).join('_')}`);
   if (s.t !== null && s.t !== undefined) parts.push(`t=${s.t}`);
   if (s.play) parts.push('play=1');
+  if (s.speed !== DEFAULT_SPEED) parts.push(`speed=${s.speed}`);
   return `?${parts.join('&')}`;
 }
 
@@ -118,6 +122,11 @@ export function decodeScenario(search) {
   }
   s.t = integer('t', 0, Number.MAX_SAFE_INTEGER);
   s.play = params.get('play') === '1';
+  const speed = params.get('speed');
+  if (speed !== null) {
+    if (SPEEDS.includes(Number(speed))) s.speed = Number(speed);
+    else errors.push(`speed must be one of ${SPEEDS.join(', ')}, got "${speed}"`);
+  }
   return { scenario: s, errors };
 }
 
