@@ -64,7 +64,8 @@ case "$cmd" in
         setup_native
         rustup toolchain list | grep -q nightly || rustup toolchain install nightly --profile minimal
         command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
-        mkdir -p fuzz/corpus/node_lines && cargo +nightly fuzz run node_lines fuzz/corpus/node_lines fuzz/seeds -- -max_total_time="${1:-600}"
+        cd fuzz && mkdir -p corpus/node_lines
+        nice -n 10 cargo +nightly fuzz run node_lines corpus/node_lines seeds -- -max_total_time="${1:-600}" -max_len=16384
         ;;
     help|-h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' ;;
     *) echo "unknown subcommand: $cmd (try ./build.sh help)" >&2; exit 2 ;;

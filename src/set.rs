@@ -165,6 +165,11 @@ impl MessageSet {
     /// Fingerprint of the values in `[lo, hi)`; `hi = None` means no upper
     /// bound, so `i64::MAX` can be included.
     pub fn range_fingerprint(&self, lo: i64, hi: Option<i64>) -> Fingerprint {
+        // An inverted range is empty, as in `range_values`; the difference of
+        // prefixes would be a negative count.
+        if hi.is_some_and(|h| h <= lo) {
+            return Fingerprint::EMPTY;
+        }
         let mut fp = self.prefix_fingerprint(hi);
         fp.sub(&self.prefix_fingerprint(Some(lo)));
         fp

@@ -219,6 +219,18 @@ fn own_cases() {
     run_case_folder(OWN_CASES_DIR);
 }
 
+/// The protocol's limit for one run. Unoptimised builds hash about ten times
+/// slower (SHA-256 without optimisation), so a debug `cargo test` gets a
+/// looser bound for the generated megabyte inputs; the 5 s limit itself is
+/// checked by `cargo test --release`.
+fn large_input_timeout() -> Duration {
+    if cfg!(debug_assertions) {
+        Duration::from_secs(60)
+    } else {
+        Duration::from_secs(5)
+    }
+}
+
 const INIT: &str = r#"{"src":"c0","dest":"n1","body":{"type":"init","msg_id":1,"node_id":"n1","node_ids":["n1"]}}"#;
 const INIT_OK: &str = r#"{"src": "n1", "dest": "c0", "body": {"type": "init_ok", "in_reply_to": 1, "msg_id": 0}}"#;
 
@@ -267,7 +279,7 @@ fn digest_sync_with_100k_remote_messages_on_one_line() {
         merged.digest().to_hex(),
         merged.len()
     ));
-    let timeout = Duration::from_secs(5);
+    let timeout = large_input_timeout();
     let run = run_binary(input_bytes(&input), timeout);
     assert_run_passes(&run, &expected, timeout);
     eprintln!("100k-value digest_sync ({input_len} bytes in) answered in {:?}", run.elapsed);
@@ -294,8 +306,39 @@ fn five_megabyte_garbage_line_does_not_kill_the_node() {
         r#"{"src": "n1", "dest": "c1", "body": {"type": "broadcast_ok", "in_reply_to": 2, "msg_id": 1}}"#.to_string(),
         r#"{"src": "n1", "dest": "c1", "body": {"type": "read_ok", "messages": [12], "in_reply_to": 3, "msg_id": 2}}"#.to_string(),
     ];
-    let timeout = Duration::from_secs(5);
+    let timeout = large_input_timeout();
     let run = run_binary(input, timeout);
     assert_run_passes(&run, &expected, timeout);
     assert_eq!(run.stdout.lines().count(), expected.len(), "garbage must not be answered:\n{}", run.stdout);
+}
+
+#[test]
+fn two_nodes_fed_one_set_in_different_orders_print_the_same_digest_line() {
+    let values: Vec<i64> = (0..500i64).map(|i| (i * 7_919) % 1_009 - 300).chain([i64::MIN, i64::MAX, 0]).collect();
+    let mut shuffled: Vec<i64> = values.iter().rev().copied().collect();
+    shuffled.rotate_left(123);
+    shuffled.extend(values.iter().step_by(7)); // repetitions
+    let digest_line = |order: &[i64]| -> String {
+        let mut input = vec![INIT.to_string()];
+        for v in order {
+            input.push(format!(r#"{{"src":"c1","dest":"n1","body":{{"type":"broadcast","msg_id":5,"message":{v}}}}}"#));
+        }
+        input.push(r#"{"src":"c1","dest":"n1","body":{"type":"digest","msg_id":6}}"#.to_string());
+        let timeout = Duration::from_secs(5);
+        let run = run_binary(input_bytes(&input), timeout);
+        assert_run_passes(&run, &[INIT_OK.to_string()], timeout);
+        let line = run.stdout.lines().find(|l| l.contains(r#""type": "digest_ok""#)).expect("a digest_ok line").to_string();
+        // msg_id differs with the number of broadcasts; compare the rest.
+        line.rsplit_once(r#", "msg_id": "#).expect("msg_id field").0.to_string()
+    };
+    let a = digest_line(&values);
+    let b = digest_line(&shuffled);
+    assert_eq!(a, b);
+    let set: MessageSet = values.iter().copied().collect();
+    let expected = format!(
+        r#"{{"src": "n1", "dest": "c1", "body": {{"type": "digest_ok", "digest": "{}", "count": {}, "in_reply_to": 6"#,
+        set.digest().to_hex(),
+        set.len()
+    );
+    assert_eq!(a, expected);
 }
