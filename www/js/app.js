@@ -34,7 +34,6 @@ const state = {
   clickMode: 'broadcast',
   lastRealMs: null,
   lastSlowRefreshMs: 0,
-  frames: 0,
   framesSinceRefresh: 0,
   stepCostSinceRefresh: 0,
   drawCostSinceRefresh: 0,
@@ -291,7 +290,6 @@ function frame(realNowMs) {
   state.drawCostSinceRefresh += performance.now() - drawStarted;
   refreshDom(false);
   refreshTimeline();
-  state.frames += 1;
   state.framesSinceRefresh += 1;
   const sinceRefresh = realNowMs - state.lastSlowRefreshMs;
   if (sinceRefresh >= SLOW_REFRESH_MS) {

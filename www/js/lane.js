@@ -9,8 +9,8 @@ import { Simulation } from '../pkg/anti_entropy.js';
 const MAX_FLIGHTS = 4000;
 // Bytes-over-time samples are taken at most this often (virtual ms).
 const SAMPLE_EVERY_MS = 20;
-// Beyond this many samples the older half is thinned out, so the chart's
-// cost per frame stays flat however long a run goes.
+// Beyond this many samples every other one is dropped, so the chart's cost
+// per frame stays flat however long a run goes.
 const MAX_SAMPLES = 2000;
 // A jump further than this fast-forwards (counters only) to this short
 // of its target, then animates the rest, so messages still in flight at the
@@ -29,22 +29,19 @@ export class Lane {
       loss_probability: scenario.loss,
     });
     this.nodeCount = scenario.nodes;
+    // Messages sent so far that may still be on screen.
     this.flights = [];
-    this.counts = new Array(scenario.nodes).fill(0);
-    this.totals = this.sim.totals();
-    this.converged = true;
-    this.nowMs = 0;
+    // Cumulative bytes over virtual time, for the chart.
     this.samples = [{ t: 0, sent: 0, full: 0 }];
+    // Milliseconds spent in the simulator so far (the page reports the rate).
     this.stepCostMs = 0;
-    // Partition group per node (all 0: nothing cut).
-    this.groups = new Array(scenario.nodes).fill(0);
-    this.digestBadges = new Array(scenario.nodes).fill('');
-    // Each node's hub in the gossip overlay (null: a root).
-    this.upstream = new Array(scenario.nodes).fill(null);
-    // Nodes whose digest check skipped a transfer in the latest frame.
-    this.justSkipped = [];
+    // Each node's skipped-transfer count, and the nodes where it just rose.
     this.skipped = new Array(scenario.nodes).fill(0);
-    // Time 0 itself: nodes get init and topology, so the overlay shows at once.
+    this.justSkipped = [];
+    // Time 0 itself: nodes get init and topology, so the overlay shows at
+    // once. `take` fills in the rest: nowMs, counts, digestBadges, groups
+    // (partition group per node), upstream (each node's hub, null for a
+    // root), totals, converged.
     this.nowMs = -1;
     this.advanceTo(0);
   }
