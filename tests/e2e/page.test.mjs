@@ -115,6 +115,7 @@ test('a scenario link replays to identical counters', { timeout: 60000 }, async 
   // Long enough that opening the link fast-forwards part of the way.
   await runFor(page, 4000);
   await page.locator('#share-at-now').check();
+  await page.locator('#share-note').fill('Watch <b>n12</b> & the heal');
   const link = await page.locator('#share').inputValue();
   assert.match(link, /[?&]t=\d+/);
   assert.match(link, /[?&]a=/);
@@ -125,6 +126,7 @@ test('a scenario link replays to identical counters', { timeout: 60000 }, async 
   for (let i = 0; i < 2; i++) {
     const replay = await openPage(browser.context, link);
     replays.push({ counters: await counters(replay.page), race: await replay.page.getByTestId('lane-1-summary').textContent() });
+    assert.equal(await replay.page.getByTestId('note').textContent(), 'Watch <b>n12</b> & the heal', 'the note arrives as plain text');
     assert.deepEqual(replay.errors, []);
     if (i === 1) await replay.page.screenshot({ path: path.join(RESULTS, 'page-race.png'), fullPage: true });
     await replay.page.close();

@@ -381,6 +381,10 @@ function bindControls() {
   });
   $('share-at-now').addEventListener('change', updateUrl);
   $('share-play').addEventListener('change', updateUrl);
+  $('share-note').addEventListener('input', (e) => {
+    state.scenario.note = e.target.value;
+    updateUrl();
+  });
   $('copy').addEventListener('click', async () => {
     updateUrl();
     try {
@@ -471,6 +475,9 @@ async function main() {
   await init();
   const { scenario, errors } = decodeScenario(location.search);
   state.scenario = scenario;
+  $('share-note').value = scenario.note;
+  $('note').textContent = scenario.note;
+  $('note').hidden = scenario.note === '';
   state.speed = scenario.speed;
   $('speed').value = String(scenario.speed);
   renderLegend();

@@ -15,6 +15,7 @@
 //           h                 heal every partition
 //   t     open paused at this virtual time (ms) instead of at 0
 //   play  1: start playing as soon as the page opens
+//   note  a sentence for whoever opens the link (shown as plain text, ≤ 280 characters)
 //   speed playback speed, virtual ms per real ms (one of SPEEDS; default 0.25)
 //
 // Only unreserved URL characters are used, so links stay readable when pasted.
@@ -25,9 +26,10 @@ export const MAX_NODES = 64;
 export const MAX_LOSS = 0.5;
 export const SPEEDS = [0.05, 0.1, 0.25, 0.5, 1, 3, 10];
 export const DEFAULT_SPEED = 0.25;
+export const MAX_NOTE_LENGTH = 280;
 
 export function defaultScenario() {
-  return { nodes: 12, seed: 1, protocol: 'digest', loss: 0, race: null, actions: [], t: null, play: false, speed: DEFAULT_SPEED };
+  return { nodes: 12, seed: 1, protocol: 'digest', loss: 0, race: null, actions: [], t: null, play: false, speed: DEFAULT_SPEED, note: '' };
 }
 
 const ACTION_PATTERN = /^(\d+)([bishr])([\d.]*)$/;
@@ -73,6 +75,7 @@ export function encodeScenario(s) {
   if (s.t !== null && s.t !== undefined) parts.push(`t=${s.t}`);
   if (s.play) parts.push('play=1');
   if (s.speed !== DEFAULT_SPEED) parts.push(`speed=${s.speed}`);
+  if (s.note) parts.push(`note=${encodeURIComponent(s.note)}`);
   return `?${parts.join('&')}`;
 }
 
@@ -122,6 +125,11 @@ export function decodeScenario(search) {
   }
   s.t = integer('t', 0, Number.MAX_SAFE_INTEGER);
   s.play = params.get('play') === '1';
+  const note = params.get('note');
+  if (note !== null) {
+    if (note.length <= MAX_NOTE_LENGTH) s.note = note;
+    else errors.push(`the note is longer than ${MAX_NOTE_LENGTH} characters`);
+  }
   const speed = params.get('speed');
   if (speed !== null) {
     if (SPEEDS.includes(Number(speed))) s.speed = Number(speed);
