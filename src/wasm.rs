@@ -8,12 +8,12 @@
 //! and are checked before they become `u64`/`i64`/`usize`, and results leave
 //! as plain JS objects through serde-wasm-bindgen.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 
 use crate::gossip::{MessageKind, Protocol};
-use std::collections::BTreeMap;
-
 use crate::sim::{self, KindTotals, SimConfig, TraceEvent};
 
 /// The largest integer a JS number holds exactly (2^53 - 1).
@@ -190,9 +190,9 @@ pub fn partition_groups(network: &sim::Network) -> Vec<usize> {
         groups[start] = next_group;
         let mut stack = vec![start];
         while let Some(a) = stack.pop() {
-            for b in 0..n {
-                if groups[b] == usize::MAX && !network.is_cut(a, b) {
-                    groups[b] = next_group;
+            for (b, group) in groups.iter_mut().enumerate() {
+                if *group == usize::MAX && !network.is_cut(a, b) {
+                    *group = next_group;
                     stack.push(b);
                 }
             }
@@ -243,18 +243,6 @@ impl WasmSimulation {
         Ok(WasmSimulation { sim: sim::Simulation::new(page_config.to_sim_config()) })
     }
 
-    /// The simulator's defaults, for the page's initial controls.
-    #[wasm_bindgen(js_name = defaultConfig)]
-    pub fn default_config() -> Result<JsValue, JsError> {
-        let defaults = PageConfig::default();
-        to_js(&serde_json::json!({
-            "node_count": defaults.node_count,
-            "seed": defaults.seed,
-            "protocol": defaults.protocol,
-            "loss_probability": defaults.loss_probability,
-        }))
-    }
-
     #[wasm_bindgen(js_name = nowMs)]
     pub fn now_ms(&self) -> f64 {
         self.sim.now_ms() as f64
@@ -276,21 +264,26 @@ impl WasmSimulation {
     /// sent since the last call, totals, per-node set sizes, convergence.
     pub fn advance(&mut self, t_ms: f64) -> Result<JsValue, JsError> {
         self.sim.run_until(whole_number("t_ms", t_ms)?);
-        let node_count = self.sim.node_count();
-        let frame = FrameView {
-            now_ms: self.sim.now_ms(),
-            messages: self.sim.drain_trace().into_iter().map(MessageView::from).collect(),
-            totals: self.sim.totals().into(),
-            counts: (0..node_count).map(|i| self.sim.node(i).set().len() as u64).collect(),
-            digest_badges: (0..node_count)
-                .map(|i| self.sim.node(i).set().digest().to_hex()[..DIGEST_BADGE_LEN].to_string())
-                .collect(),
-            groups: partition_groups(self.sim.network()),
-            upstream: (0..node_count).map(|i| self.sim.node(i).upstream().and_then(node_index)).collect(),
-            skipped: (0..node_count).map(|i| self.sim.node(i).stats().skipped).collect(),
-            converged: self.sim.converged(),
-        };
-        to_js(&frame)
+        let messages = self.sim.drain_trace().into_iter().map(MessageView::from).collect();
+        to_js(&self.frame(messages))
+    }
+
+    /// The frame as of now, without running anything: after an action the
+    /// page redraws at once, and calling `run_until` here would interleave
+    /// with actions differently from a replay of the same scenario.
+    pub fn snapshot(&self) -> Result<JsValue, JsError> {
+        to_js(&self.frame(Vec::new()))
+    }
+
+    /// Advances to `t_ms` without handing the messages to JS (they are
+    /// dropped unseen), and returns the totals: for jumps, where only the
+    /// counters and the chart matter and serialising every message would
+    /// cost more than simulating it.
+    #[wasm_bindgen(js_name = fastForward)]
+    pub fn fast_forward(&mut self, t_ms: f64) -> Result<JsValue, JsError> {
+        self.sim.run_until(whole_number("t_ms", t_ms)?);
+        self.sim.drain_trace();
+        self.totals()
     }
 
     /// A client broadcast of `value` to node `node`, now.
@@ -362,9 +355,30 @@ impl WasmSimulation {
         self.sim.converged()
     }
 
+    fn frame(&self, messages: Vec<MessageView>) -> FrameView {
+        let node_count = self.sim.node_count();
+        let node = |i: usize| self.sim.node(i);
+        FrameView {
+            now_ms: self.sim.now_ms(),
+            messages,
+            totals: self.sim.totals().into(),
+            counts: (0..node_count).map(|i| node(i).set().len() as u64).collect(),
+            digest_badges: (0..node_count)
+                .map(|i| node(i).set().digest().to_hex()[..DIGEST_BADGE_LEN].to_string())
+                .collect(),
+            groups: partition_groups(self.sim.network()),
+            upstream: (0..node_count).map(|i| node(i).upstream().and_then(node_index)).collect(),
+            skipped: (0..node_count).map(|i| node(i).stats().skipped).collect(),
+            converged: self.sim.converged(),
+        }
+    }
+
     fn check_node(&self, node: usize) -> Result<(), JsError> {
         if node >= self.sim.node_count() {
-            return Err(JsError::new(&format!("node {node} does not exist (the cluster has {})", self.sim.node_count())));
+            return Err(JsError::new(&format!(
+                "node {node} does not exist (the cluster has {})",
+                self.sim.node_count()
+            )));
         }
         Ok(())
     }

@@ -1,6 +1,11 @@
 //! Property tests: the message set against a brute-force `BTreeSet`, the
 //! digest's order/repetition independence, and the node's accounting, driven
 //! with `Envelope` values.
+//!
+//! Native only: proptest is a native dev-dependency (it draws OS randomness,
+//! which wasm32-unknown-unknown lacks), and `wasm-pack test` builds every
+//! test target for wasm.
+#![cfg(not(target_arch = "wasm32"))]
 
 use std::collections::BTreeSet;
 

@@ -59,7 +59,9 @@ fn config(node_count: usize, seed: u64, protocol: &str, loss_probability: f64) -
 }
 
 fn simulation(node_count: usize, seed: u64, protocol: &str, loss_probability: f64) -> WasmSimulation {
-    WasmSimulation::new(config(node_count, seed, protocol, loss_probability)).map_err(JsValue::from).expect("valid config")
+    WasmSimulation::new(config(node_count, seed, protocol, loss_probability))
+        .map_err(JsValue::from)
+        .expect("valid config")
 }
 
 fn advance(sim: &mut WasmSimulation, t_ms: u64) -> Frame {
@@ -101,9 +103,8 @@ fn a_broadcast_reaches_every_node() {
     let frame = advance(&mut sim, 10_000);
     assert_eq!(frame.counts, vec![1; 7]);
     assert!(frame.converged);
-    let nodes: Vec<NodeView> = (0..7)
-        .map(|i| serde_wasm_bindgen::from_value(sim.node(i).map_err(JsValue::from).unwrap()).unwrap())
-        .collect();
+    let nodes: Vec<NodeView> =
+        (0..7).map(|i| serde_wasm_bindgen::from_value(sim.node(i).map_err(JsValue::from).unwrap()).unwrap()).collect();
     for (i, node) in nodes.iter().enumerate() {
         assert_eq!(node.id, format!("n{i}"));
         assert_eq!(node.count, 1);
@@ -143,4 +144,28 @@ fn bad_input_is_an_error_not_a_panic() {
     assert!(sim.broadcast(0, 0.5).is_err(), "value not whole");
     assert!(sim.run_until(-1.0).is_err(), "negative time");
     assert!(sim.isolate(vec![0, 9]).is_err(), "isolating a missing node");
+}
+
+#[wasm_bindgen_test]
+fn fast_forward_counts_the_same_as_animated_frames() {
+    let run = |fast: bool| {
+        let mut sim = simulation(10, 5, "digest", 0.2);
+        for value in 0..12 {
+            sim.broadcast(value % 10, value as f64).map_err(JsValue::from).unwrap();
+        }
+        for t_ms in (100..=8000).step_by(100) {
+            if fast {
+                sim.fast_forward(t_ms as f64).map_err(JsValue::from).unwrap();
+            } else {
+                advance(&mut sim, t_ms);
+            }
+        }
+        let totals: Totals = serde_wasm_bindgen::from_value(sim.totals().map_err(JsValue::from).unwrap()).unwrap();
+        (totals, advance(&mut sim, 8000).counts)
+    };
+    let (animated, animated_counts) = run(false);
+    let (fast, fast_counts) = run(true);
+    assert!(animated.messages_sent > 0);
+    assert_eq!(animated, fast);
+    assert_eq!(animated_counts, fast_counts);
 }

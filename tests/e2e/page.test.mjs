@@ -77,8 +77,10 @@ test('broadcasts spread, digests skip transfers and save bytes', { timeout: 6000
   // The inspector shows the clicked node's set.
   await page.locator('input[name="click-mode"][value="inspect"]').check();
   const box = await page.locator('canvas.cluster').first().boundingBox();
-  // Node 0 sits at the top of the circle.
-  await page.mouse.click(box.x + box.width / 2, box.y + 28);
+  // Node 0 sits at the top of the circle, its centre 60 px below the canvas
+  // edge (radius 18, cut-off offset 18, label room 24: see render.js layout).
+  await page.mouse.click(box.x + box.width / 2, box.y + 60);
+  await waitFor(() => page.locator('#inspector caption').first().textContent(), (t) => t.startsWith('n0'), 5000, 'n0 inspected');
   await waitFor(() => page.getByTestId('inspect-count').first().textContent(), (t) => t === '40', 5000, 'inspector set size 40');
 
   await page.screenshot({ path: path.join(RESULTS, 'page-digest.png'), fullPage: true });
@@ -110,8 +112,10 @@ test('a scenario link replays to identical counters', { timeout: 60000 }, async 
   await broadcastTo(page, 12, 5);
   await runFor(page, 900);
   await page.getByTestId('heal').click();
-  await runFor(page, 1500);
+  // Long enough that opening the link fast-forwards part of the way.
+  await runFor(page, 4000);
   await page.locator('#share-at-now').check();
+  await page.locator('#share-note').fill('Watch <b>n12</b> & the heal');
   const link = await page.locator('#share').inputValue();
   assert.match(link, /[?&]t=\d+/);
   assert.match(link, /[?&]a=/);
@@ -122,6 +126,7 @@ test('a scenario link replays to identical counters', { timeout: 60000 }, async 
   for (let i = 0; i < 2; i++) {
     const replay = await openPage(browser.context, link);
     replays.push({ counters: await counters(replay.page), race: await replay.page.getByTestId('lane-1-summary').textContent() });
+    assert.equal(await replay.page.getByTestId('note').textContent(), 'Watch <b>n12</b> & the heal', 'the note arrives as plain text');
     assert.deepEqual(replay.errors, []);
     if (i === 1) await replay.page.screenshot({ path: path.join(RESULTS, 'page-race.png'), fullPage: true });
     await replay.page.close();
@@ -194,5 +199,48 @@ test('the timeline rewinds by replaying: same moment, same counters', { timeout:
   await timeline.fill(String(clock));
   await waitFor(() => counter(page, 'clock'), (t) => t === clock, 5000, `seek to ${clock}`);
   assert.deepEqual(await counters(page), at);
+  assert.deepEqual(errors, []);
+});
+
+test('a ready-made scenario link plays by itself: split, heal, converge', { timeout: 60000 }, async () => {
+  const { page, errors } = await openPage(browser.context, server.url);
+  await page.getByRole('link', { name: /Split in halves, write on both sides/ }).click();
+  await page.waitForSelector('body[data-ready="true"]');
+  assert.equal(await page.getByTestId('play').getAttribute('aria-pressed'), 'true', 'play=1 starts playing');
+  assert.equal(await page.locator('#lane-1').isVisible(), true, 'the race lane is shown');
+  // The canvas description refreshes four times a second: at 3x the split
+  // (1000 to 4000 ms virtual) lasts a second of real time.
+  await setSpeed(page, 3);
+  const description = () => page.locator('canvas.cluster').first().getAttribute('aria-label');
+  await waitFor(description, (d) => d.includes('cut into 2 groups'), 20000, 'the split to be described');
+  await setSpeed(page, 10);
+  await waitFor(() => counter(page, 'clock'), (t) => t > 8000, 20000, 'time after the heal');
+  assert.equal(await page.getByTestId('converged').textContent(), 'converged');
+  const verdict = await page.getByTestId('race-verdict').textContent();
+  assert.match(verdict, /difference sent \d+% of full state's bytes/);
+  assert.deepEqual(errors, []);
+});
+
+test('while paused, cutting a node off shows at once and a second click reconnects it', { timeout: 30000 }, async () => {
+  const { page, errors } = await openPage(browser.context, `${server.url}?n=6&seed=1`);
+  const description = () => page.locator('canvas.cluster').first().getAttribute('aria-label');
+  await page.locator('#target').selectOption('3');
+  await page.getByTestId('cut').click();
+  await waitFor(description, (d) => d.includes('cut into 2 groups'), 5000, 'n3 drawn cut off');
+  await page.getByTestId('cut').click();
+  await waitFor(description, (d) => !d.includes('cut into'), 5000, 'n3 drawn reconnected');
+  assert.match(new URL(page.url()).search, /a=0i3_0r3(&|$)/);
+  assert.equal(await counter(page, 'clock'), 0, 'time did not move');
+  assert.deepEqual(errors, []);
+});
+
+test('a mangled link opens with defaults and says what it ignored', { timeout: 30000 }, async () => {
+  const { page, errors } = await openPage(browser.context, `${server.url}?n=999&p=carrier_pigeon&loss=2&speed=7&a=5b1_xx_9b99`);
+  const status = await page.locator('#status').textContent();
+  for (const part of ['n must be', 'unknown protocol', 'loss must be', 'speed must be', 'bad action "xx"', 'bad node in "9b99"']) {
+    assert.ok(status.includes(part), `status mentions ${part}: ${status}`);
+  }
+  assert.equal(await page.locator('#nodes').inputValue(), '12');
+  assert.match(new URL(page.url()).search, /^\?n=12&seed=1&p=digest&a=5b1$/, 'the valid action survives');
   assert.deepEqual(errors, []);
 });

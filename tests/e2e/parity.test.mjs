@@ -52,7 +52,7 @@ function replayWasm(scenario) {
 }
 
 function replayNative(scenario) {
-  const out = execFileSync('cargo', ['run', '--release', '--quiet', '--example', 'replay'], {
+  const out = execFileSync('cargo', ['run', '--release', '--locked', '--quiet', '--example', 'replay'], {
     cwd: ROOT, input: JSON.stringify(scenario), encoding: 'utf8', stdio: ['pipe', 'pipe', 'inherit'],
   });
   const native = JSON.parse(out);

@@ -8,7 +8,7 @@ import { Lane } from './lane.js';
 import { drawLane, hitNode, layout } from './render.js';
 import { drawChart, chartSeries, formatBytes } from './chart.js';
 import { KINDS, legendSvg } from './palette.js';
-import { decodeScenario, encodeScenario, broadcastValues, MIN_NODES, MAX_NODES } from './scenario.js';
+import { decodeScenario, encodeScenario, broadcastValues, MIN_NODES, MAX_NODES, DEFAULT_SPEED } from './scenario.js';
 
 // Virtual milliseconds one press of Step advances.
 const STEP_MS = 50;
@@ -29,12 +29,11 @@ const state = {
   nextAction: 0,
   displayMs: 0,
   playing: false,
-  speed: 0.25,
+  speed: DEFAULT_SPEED,
   selected: null,
   clickMode: 'broadcast',
   lastRealMs: null,
   lastSlowRefreshMs: 0,
-  frames: 0,
   framesSinceRefresh: 0,
   stepCostSinceRefresh: 0,
   drawCostSinceRefresh: 0,
@@ -151,10 +150,12 @@ function setPlaying(playing) {
 
 function updateUrl() {
   const s = state.scenario;
-  history.replaceState(null, '', encodeScenario({ ...s, t: null }));
+  history.replaceState(null, '', encodeScenario({ ...s, t: null, play: false, speed: state.speed }));
   const atNow = $('share-at-now').checked;
   const url = new URL(location.href);
-  url.search = encodeScenario({ ...s, t: atNow ? Math.floor(state.displayMs) : null });
+  url.search = encodeScenario({
+    ...s, t: atNow ? Math.floor(state.displayMs) : null, play: $('share-play').checked, speed: state.speed,
+  });
   $('share').value = url.toString();
 }
 
@@ -250,6 +251,17 @@ function refreshInspector() {
   box.innerHTML = rows.join('');
 }
 
+// What a screen reader hears for a lane's canvas.
+function describeLane(lane) {
+  const groups = new Set(lane.groups).size;
+  const least = Math.min(...lane.counts);
+  const most = Math.max(...lane.counts);
+  const sizes = least === most ? `every node holds ${most} values` : `nodes hold ${least} to ${most} values`;
+  const split = groups > 1 ? `, cut into ${groups} groups` : '';
+  const state = lane.converged ? 'converged' : 'not converged';
+  return `${lane.protocol.replace('_', ' ')}: ${lane.nodeCount} nodes${split}; ${sizes}; ${state}. Arrow keys choose a node, Enter applies the click action to it.`;
+}
+
 function canvases() {
   return [...document.querySelectorAll('canvas.cluster')];
 }
@@ -274,11 +286,10 @@ function frame(realNowMs) {
     view.selected = state.selected;
     drawLane(cs[k], lane, state.displayMs, view);
   });
-  drawChart($('chart'), chartSeries(state.lanes[0], state.lanes[1]));
+  drawChart($('chart'), chartSeries(state.lanes[0], state.lanes[1]), state.scenario.actions);
   state.drawCostSinceRefresh += performance.now() - drawStarted;
   refreshDom(false);
   refreshTimeline();
-  state.frames += 1;
   state.framesSinceRefresh += 1;
   const sinceRefresh = realNowMs - state.lastSlowRefreshMs;
   if (sinceRefresh >= SLOW_REFRESH_MS) {
@@ -291,6 +302,7 @@ function frame(realNowMs) {
     state.lastSlowRefreshMs = realNowMs;
     if (state.selected !== null) refreshInspector();
     refreshLegendCounts();
+    state.lanes.forEach((lane, k) => cs[k].setAttribute('aria-label', describeLane(lane)));
     if (state.playing && $('share-at-now').checked) updateUrl();
   }
   requestAnimationFrame(frame);
@@ -316,7 +328,10 @@ function bindControls() {
     state.pendingSeekMs = Number(e.target.value);
   });
   $('timeline').addEventListener('change', () => { state.seeking = false; });
-  $('speed').addEventListener('change', (e) => { state.speed = Number(e.target.value); });
+  $('speed').addEventListener('change', (e) => {
+    state.speed = Number(e.target.value);
+    updateUrl();
+  });
   $('restart').addEventListener('click', () => { rebuild(0); setStatus('Replaying the scenario from the start.'); });
   $('reset').addEventListener('click', () => {
     state.scenario.actions = [];
@@ -365,6 +380,11 @@ function bindControls() {
     radio.addEventListener('change', (e) => { state.clickMode = e.target.value; });
   });
   $('share-at-now').addEventListener('change', updateUrl);
+  $('share-play').addEventListener('change', updateUrl);
+  $('share-note').addEventListener('input', (e) => {
+    state.scenario.note = e.target.value;
+    updateUrl();
+  });
   $('copy').addEventListener('click', async () => {
     updateUrl();
     try {
@@ -455,13 +475,20 @@ async function main() {
   await init();
   const { scenario, errors } = decodeScenario(location.search);
   state.scenario = scenario;
+  $('share-note').value = scenario.note;
+  $('note').textContent = scenario.note;
+  $('note').hidden = scenario.note === '';
+  state.speed = scenario.speed;
+  $('speed').value = String(scenario.speed);
   renderLegend();
   bindControls();
   rebuild(scenario.t ?? 0);
   if (errors.length > 0) setStatus(`Parts of the link were ignored: ${errors.join('; ')}.`);
   else if (scenario.t !== null) setStatus(`Scenario replayed to ${scenario.t} ms. Press Play to continue.`);
+  else if (scenario.play) setStatus(`Playing a scenario with ${scenario.actions.length} actions.`);
   else if (scenario.actions.length > 0) setStatus(`Scenario with ${scenario.actions.length} actions loaded. Press Play to replay it.`);
   else setStatus('Ready. Press Play, then broadcast a value or click a node.');
+  if (scenario.play) setPlaying(true);
   document.body.dataset.ready = 'true';
   requestAnimationFrame(frame);
 }

@@ -12,7 +12,10 @@ export function formatBytes(bytes) {
   return `${(bytes / 1024 / 1024).toFixed(2)} MiB`;
 }
 
-export function drawChart(canvas, series) {
+const ACTION_NAMES = { b: 'broadcast', i: 'cut', r: 'reconnect', s: 'split', h: 'heal' };
+
+// `actions` (the scenario's, with `at` in ms) are marked on the time axis.
+export function drawChart(canvas, series, actions = []) {
   const dpr = fitCanvas(canvas);
   const w = canvas.width / dpr;
   const h = canvas.height / dpr;
@@ -48,6 +51,23 @@ export function drawChart(canvas, series) {
   ctx.textAlign = 'center';
   ctx.textBaseline = 'top';
   ctx.fillText(`${(tMax / 1000).toFixed(1)} s (virtual)`, right - 40, bottom + 5);
+
+  // Partitions and heals as labelled lines; broadcasts as ticks.
+  ctx.lineWidth = 1;
+  ctx.textAlign = 'left';
+  ctx.textBaseline = 'top';
+  for (const a of actions) {
+    if (a.at > tMax) continue;
+    const ax = x(a.at);
+    ctx.strokeStyle = a.op === 'b' ? '#E69F00' : '#888';
+    ctx.setLineDash(a.op === 'b' ? [] : [3, 3]);
+    ctx.beginPath();
+    ctx.moveTo(ax, a.op === 'b' ? bottom - 6 : top);
+    ctx.lineTo(ax, bottom);
+    ctx.stroke();
+    if (a.op !== 'b') ctx.fillText(ACTION_NAMES[a.op], ax + 2, top);
+  }
+  ctx.setLineDash([]);
 
   for (const s of series) {
     ctx.strokeStyle = s.color;

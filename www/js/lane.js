@@ -9,6 +9,15 @@ import { Simulation } from '../pkg/anti_entropy.js';
 const MAX_FLIGHTS = 4000;
 // Bytes-over-time samples are taken at most this often (virtual ms).
 const SAMPLE_EVERY_MS = 20;
+// Beyond this many samples every other one is dropped, so the chart's cost
+// per frame stays flat however long a run goes.
+const MAX_SAMPLES = 2000;
+// A jump further than this fast-forwards (counters only) to this short
+// of its target, then animates the rest, so messages still in flight at the
+// target are drawn.
+const ANIMATED_TAIL_MS = 2000;
+// Chart samples a fast-forward takes at most.
+const JUMP_SAMPLES = 400;
 
 export class Lane {
   constructor(scenario, protocol) {
@@ -20,22 +29,19 @@ export class Lane {
       loss_probability: scenario.loss,
     });
     this.nodeCount = scenario.nodes;
+    // Messages sent so far that may still be on screen.
     this.flights = [];
-    this.counts = new Array(scenario.nodes).fill(0);
-    this.totals = this.sim.totals();
-    this.converged = true;
-    this.nowMs = 0;
+    // Cumulative bytes over virtual time, for the chart.
     this.samples = [{ t: 0, sent: 0, full: 0 }];
+    // Milliseconds spent in the simulator so far (the page reports the rate).
     this.stepCostMs = 0;
-    // Partition group per node (all 0: nothing cut).
-    this.groups = new Array(scenario.nodes).fill(0);
-    this.digestBadges = new Array(scenario.nodes).fill('');
-    // Each node's hub in the gossip overlay (null: a root).
-    this.upstream = new Array(scenario.nodes).fill(null);
-    // Nodes whose digest check skipped a transfer in the latest frame.
-    this.justSkipped = [];
+    // Each node's skipped-transfer count, and the nodes where it just rose.
     this.skipped = new Array(scenario.nodes).fill(0);
-    // Time 0 itself: nodes get init and topology, so the overlay shows at once.
+    this.justSkipped = [];
+    // Time 0 itself: nodes get init and topology, so the overlay shows at
+    // once. `take` fills in the rest: nowMs, counts, digestBadges, groups
+    // (partition group per node), upstream (each node's hub, null for a
+    // root), totals, converged.
     this.nowMs = -1;
     this.advanceTo(0);
   }
@@ -43,9 +49,15 @@ export class Lane {
   // Runs the simulator to `tMs` and collects the frame it returns.
   advanceTo(tMs) {
     if (tMs <= this.nowMs) return;
+    if (tMs - this.nowMs > ANIMATED_TAIL_MS) this.fastForwardTo(tMs - ANIMATED_TAIL_MS);
     const started = performance.now();
     const frame = this.sim.advance(tMs);
     this.stepCostMs += performance.now() - started;
+    this.take(frame);
+  }
+
+  // Takes in a frame from the simulator.
+  take(frame) {
     this.nowMs = frame.now_ms;
     for (const m of frame.messages) this.flights.push(m);
     if (this.flights.length > MAX_FLIGHTS) this.flights.splice(0, this.flights.length - MAX_FLIGHTS);
@@ -57,11 +69,32 @@ export class Lane {
     this.skipped = frame.skipped;
     this.totals = frame.totals;
     this.converged = frame.converged;
-    // Keep one sample per SAMPLE_EVERY_MS: a frame that comes sooner updates the newest sample.
+    this.sample();
+  }
+
+  // Runs to `tMs` in chunks, sampling the totals for the chart but not
+  // fetching messages: nothing before the animated tail is drawn anyway.
+  fastForwardTo(tMs) {
+    const chunk = Math.max(SAMPLE_EVERY_MS, Math.ceil((tMs - this.nowMs) / JUMP_SAMPLES));
+    const started = performance.now();
+    while (this.nowMs < tMs) {
+      this.nowMs = Math.min(tMs, this.nowMs + chunk);
+      this.totals = this.sim.fastForward(this.nowMs);
+      this.sample();
+    }
+    this.stepCostMs += performance.now() - started;
+  }
+
+  // Keeps one sample per SAMPLE_EVERY_MS: a frame that comes sooner updates the newest one.
+  sample() {
     const sample = { t: this.nowMs, sent: this.totals.bytes_sent, full: this.totals.bytes_full_state };
     const previous = this.samples[this.samples.length - 2];
     if (previous && sample.t - previous.t < SAMPLE_EVERY_MS) this.samples[this.samples.length - 1] = sample;
     else this.samples.push(sample);
+    if (this.samples.length > MAX_SAMPLES) {
+      const last = this.samples.length - 1;
+      this.samples = this.samples.filter((_, i) => i % 2 === 0 || i === last);
+    }
   }
 
   // Applies one scenario action at the simulator's current time.
@@ -74,6 +107,8 @@ export class Lane {
       case 'h': this.sim.heal(); break;
       default: throw new Error(`unknown action ${action.op}`);
     }
+    // Show the action's effect (a cut, say) at once, even while paused.
+    this.take(this.sim.snapshot());
   }
 
   // Forgets messages that finished long enough ago to be off screen.

@@ -14,6 +14,9 @@
 //           s                 split the cluster in two halves (the simulator picks them from the seed)
 //           h                 heal every partition
 //   t     open paused at this virtual time (ms) instead of at 0
+//   play  1: start playing as soon as the page opens
+//   note  a sentence for whoever opens the link (shown as plain text, ≤ 280 characters)
+//   speed playback speed, virtual ms per real ms (one of SPEEDS; default 0.25)
 //
 // Only unreserved URL characters are used, so links stay readable when pasted.
 
@@ -21,9 +24,12 @@ export const PROTOCOLS = ['full_state', 'digest', 'difference'];
 export const MIN_NODES = 3;
 export const MAX_NODES = 64;
 export const MAX_LOSS = 0.5;
+export const SPEEDS = [0.05, 0.1, 0.25, 0.5, 1, 3, 10];
+export const DEFAULT_SPEED = 0.25;
+export const MAX_NOTE_LENGTH = 280;
 
 export function defaultScenario() {
-  return { nodes: 12, seed: 1, protocol: 'digest', loss: 0, race: null, actions: [], t: null };
+  return { nodes: 12, seed: 1, protocol: 'digest', loss: 0, race: null, actions: [], t: null, play: false, speed: DEFAULT_SPEED, note: '' };
 }
 
 const ACTION_PATTERN = /^(\d+)([bishr])([\d.]*)$/;
@@ -67,6 +73,9 @@ export function encodeScenario(s) {
   if (s.race) parts.push(`race=${s.race}`);
   if (s.actions.length > 0) parts.push(`a=${s.actions.map(encodeAction).join('_')}`);
   if (s.t !== null && s.t !== undefined) parts.push(`t=${s.t}`);
+  if (s.play) parts.push('play=1');
+  if (s.speed !== DEFAULT_SPEED) parts.push(`speed=${s.speed}`);
+  if (s.note) parts.push(`note=${encodeURIComponent(s.note)}`);
   return `?${parts.join('&')}`;
 }
 
@@ -115,6 +124,17 @@ export function decodeScenario(search) {
     s.actions.sort((x, y) => x.at - y.at);
   }
   s.t = integer('t', 0, Number.MAX_SAFE_INTEGER);
+  s.play = params.get('play') === '1';
+  const note = params.get('note');
+  if (note !== null) {
+    if (note.length <= MAX_NOTE_LENGTH) s.note = note;
+    else errors.push(`the note is longer than ${MAX_NOTE_LENGTH} characters`);
+  }
+  const speed = params.get('speed');
+  if (speed !== null) {
+    if (SPEEDS.includes(Number(speed))) s.speed = Number(speed);
+    else errors.push(`speed must be one of ${SPEEDS.join(', ')}, got "${speed}"`);
+  }
   return { scenario: s, errors };
 }
 
