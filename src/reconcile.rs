@@ -64,6 +64,7 @@
 //! ```text
 //! initiator I                                   responder R
 //!   reconcile {summary}               ──►   equal digest: no reply at all
+//!   (a repair adds parity + 32 symbols)      decoded from those: reconcile_values {R-only}, done
 //!                                     ◄──   reconcile_symbols {summary, start: 0, symbols}
 //!                                           (or reconcile_range listings if a sketch would not pay)
 //!   decoded: insert R-only;
@@ -123,13 +124,16 @@ const SUMMARY_DIGEST_BYTES: usize = 16;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type")]
 pub enum ReconcileMessage {
-    /// The opener: the initiator's count and digest, and its odd sketch when
-    /// it already knows the digests differ (see [`initiate_repair`]).
+    /// The opener: the initiator's count and digest; when it already knows
+    /// the digests differ (see [`initiate_repair`]), also its odd sketch and
+    /// a first few coded symbols of its set.
     #[serde(rename = "reconcile")]
     Open {
         summary: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         parity: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        symbols: Option<String>,
     },
     /// Coded symbols `[start, start + k)` of the sender's set, with its
     /// summary; the first batch also carries the set's odd sketch (`parity`),
@@ -265,24 +269,46 @@ struct Decoder {
 /// The opener of a periodic check: one short line, answered only if the
 /// digests differ.
 pub fn initiate(set: &MessageSet) -> ReconcileMessage {
-    ReconcileMessage::Open { summary: SetSummary::of_set(set).encode(), parity: None }
+    ReconcileMessage::Open { summary: SetSummary::of_set(set).encode(), parity: None, symbols: None }
 }
 
 /// The opener of a repair, when the initiator already knows the digests
-/// differ (a gossip digest check failed): it carries the initiator's odd
-/// sketch (about 215 bytes more), so the responder sizes its first batch
-/// from the estimated difference and a two-sided difference usually
-/// decodes in one round trip instead of two.
+/// differ (a gossip digest check failed). It carries the initiator's odd
+/// sketch (about 215 bytes), so the responder sizes its first batch from
+/// the estimated difference and a two-sided difference usually decodes in
+/// one round trip instead of two; and the first [`OPENER_SYMBOLS`] coded
+/// symbols of the initiator's set (about 500 bytes, fewer for small sets),
+/// from which the responder decodes a small difference at once: then both
+/// sides have everything after one round trip, as with a whole-set exchange,
+/// instead of the initiator's values reaching the responder half a round
+/// trip after the decode.
 pub fn initiate_repair(set: &MessageSet) -> ReconcileMessage {
-    ReconcileMessage::Open { summary: SetSummary::of_set(set).encode(), parity: Some(OddSketch::of_set(set).encode()) }
+    let count = OPENER_SYMBOLS.min(symbols_within(symbol_budget_bytes(set, set.len() as u64)));
+    ReconcileMessage::Open {
+        summary: SetSummary::of_set(set).encode(),
+        parity: Some(OddSketch::of_set(set).encode()),
+        symbols: (count >= INITIAL_SYMBOL_SLACK).then(|| encode_symbols(&coded_symbols(set, 0, count))),
+    }
 }
+
+/// Coded symbols a repair opener carries: enough for a difference of about
+/// 16 values (a lost flush or two).
+pub const OPENER_SYMBOLS: u64 = 32;
 
 /// Handles one message from the peer this session belongs to.
 pub fn respond(set: &MessageSet, session: &mut Session, msg: &ReconcileMessage) -> Result<Step, ReconcileError> {
     match msg {
-        ReconcileMessage::Open { summary, parity } => {
+        ReconcileMessage::Open { summary, parity, symbols } => {
             let peer = SetSummary::decode(summary)?;
-            Ok(on_open(set, peer, parity.as_deref().map(OddSketch::decode).transpose()?))
+            let parity = parity.as_deref().map(OddSketch::decode).transpose()?;
+            let symbols = symbols.as_deref().map(decode_symbols).transpose()?;
+            Ok(match symbols.and_then(|theirs| decode_from(set, &theirs, &peer)) {
+                // Decoded from the opener alone: take theirs, send ours, done.
+                Some((ours_only, theirs_only)) => {
+                    Step { replies: values_messages(&ours_only), values_to_insert: theirs_only, done: true }
+                }
+                None => on_open(set, peer, parity),
+            })
         }
         ReconcileMessage::More { start, end } => on_more(set, *start, *end),
         ReconcileMessage::Symbols { summary, start, symbols, parity } => {
@@ -390,11 +416,7 @@ fn on_symbols(
     decoder.batches += 1;
     let received = decoder.symbols.len() as u64;
 
-    let mut cells = coded_symbols(set, 0, received);
-    for (cell, theirs) in cells.iter_mut().zip(&decoder.symbols) {
-        cell.xor(theirs);
-    }
-    if let Some((ours_only, theirs_only)) = decode_difference(set, &mut cells, &peer) {
+    if let Some((ours_only, theirs_only)) = decode_from(set, &decoder.symbols, &peer) {
         session.decoder = None;
         return Step { replies: values_messages(&ours_only), values_to_insert: theirs_only, done: true };
     }
@@ -677,6 +699,16 @@ fn coded_symbols(set: &MessageSet, start: u64, end: u64) -> Vec<Symbol> {
         }
     }
     cells
+}
+
+/// Decodes the difference between our set and the peer's from its coded
+/// symbols `[0, k)`: (values only we hold, values only the peer holds).
+fn decode_from(set: &MessageSet, theirs: &[Symbol], peer: &SetSummary) -> Option<(Vec<i64>, Vec<i64>)> {
+    let mut cells = coded_symbols(set, 0, theirs.len() as u64);
+    for (cell, their_cell) in cells.iter_mut().zip(theirs) {
+        cell.xor(their_cell);
+    }
+    decode_difference(set, &mut cells, peer)
 }
 
 /// Peels the difference cells (ours xor theirs) and checks the result
@@ -1068,7 +1100,7 @@ mod tests {
         let set: MessageSet = (0..10).collect();
         let summary = SetSummary { count: u64::MAX, digest: [1; 16] }.encode();
         for parity in [None, Some(OddSketch::of_set(&MessageSet::new()).encode())] {
-            let step = respond(&set, &mut Session::default(), &ReconcileMessage::Open { summary: summary.clone(), parity });
+            let step = respond(&set, &mut Session::default(), &ReconcileMessage::Open { summary: summary.clone(), parity, symbols: None });
             assert!(step.is_ok_and(|s| !s.replies.is_empty()));
         }
     }
@@ -1078,8 +1110,9 @@ mod tests {
         let set: MessageSet = (0..10).collect();
         let mut session = Session::default();
         for msg in [
-            ReconcileMessage::Open { summary: "!!".into(), parity: None },
-            ReconcileMessage::Open { summary: SetSummary::of_set(&set).encode(), parity: Some("AAAA".into()) },
+            ReconcileMessage::Open { summary: "!!".into(), parity: None, symbols: None },
+            ReconcileMessage::Open { summary: SetSummary::of_set(&set).encode(), parity: Some("AAAA".into()), symbols: None },
+            ReconcileMessage::Open { summary: SetSummary::of_set(&set).encode(), parity: None, symbols: Some("A".into()) },
             ReconcileMessage::More { start: u64::MAX - 1, end: u64::MAX },
             ReconcileMessage::More { start: 5, end: 5 },
             ReconcileMessage::More { start: 0, end: MAX_SYMBOLS + 1 },

@@ -343,7 +343,11 @@ fn payload_from_fields(kind: &str, f: &BodyFields) -> Result<Payload, PayloadErr
         "sync_full" => Payload::SyncFull { values: f.req("values")? },
         "sync_full_ok" => Payload::SyncFullOk { values: f.req("values")? },
         "full_state" => Payload::FullState { values: f.req("values")? },
-        "reconcile" => Payload::Reconcile(ReconcileMessage::Open { summary: f.req("summary")?, parity: f.opt("parity")? }),
+        "reconcile" => Payload::Reconcile(ReconcileMessage::Open {
+            summary: f.req("summary")?,
+            parity: f.opt("parity")?,
+            symbols: f.opt("symbols")?,
+        }),
         "reconcile_symbols" => Payload::Reconcile(ReconcileMessage::Symbols {
             summary: f.req("summary")?,
             start: f.req("start")?,
