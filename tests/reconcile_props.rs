@@ -1,6 +1,8 @@
 //! Property tests for `reconcile`: whatever two sets hold, reconciliation
 //! leaves both with their union, within bounded flights, and never costs
 //! much more than shipping whole sets.
+// proptest does not build for wasm32; these run natively.
+#![cfg(not(target_arch = "wasm32"))]
 
 use anti_entropy::reconcile::{reconcile_pair, ReconcileMessage, MAX_FLIGHTS};
 use anti_entropy::wire::{self, Body, Envelope, Payload};
