@@ -30,10 +30,13 @@ fn swarm_config(index: u64) -> SimConfig {
     // Probabilities in whole percent keep the replay command short.
     let loss_probability = if rng.chance(0.25) { 0.0 } else { rng.below(21) as f64 / 100.0 };
     let duplicate_probability = if rng.chance(0.5) { 0.0 } else { rng.below(6) as f64 / 100.0 };
+    // Every protocol a user can pick faces the same faults; half the runs
+    // use the default one.
+    let protocol = if rng.chance(0.5) { Protocol::Difference } else { Protocol::ALL[rng.index(Protocol::ALL.len())] };
     SimConfig {
         node_count: 3 + rng.index(7),
         seed: index,
-        protocol: Protocol::Difference,
+        protocol,
         latency,
         loss_probability,
         duplicate_probability,
@@ -124,6 +127,10 @@ fn swarm_covers_its_ranges() {
     }
     for dist in ["constant", "uniform", "exponential"] {
         assert!(configs.iter().any(|c| c.latency.name() == dist), "{dist}");
+    }
+    for protocol in Protocol::ALL {
+        let runs = configs.iter().filter(|c| c.protocol == protocol).count();
+        assert!(runs >= 100, "{protocol:?}: only {runs} runs");
     }
     assert!(configs.iter().any(|c| c.loss_probability >= 0.2));
     assert!(configs.iter().any(|c| c.duplicate_probability > 0.0));
