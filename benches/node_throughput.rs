@@ -3,9 +3,8 @@
 //! Workload: `init`, 60 000 broadcasts (values 0..60 000) with a `digest`
 //! after every 100, then one `read`, piped into a fresh process; the time runs
 //! from spawn to exit. The baseline is this bench executable re-invoked with
-//! `--naive-node`: the same line loop (reader thread, `wire::decode`,
-//! `wire::write_json`, a `BufWriter` flushed when no input is queued), but a
-//! `HashSet<i64>` whose digest is recomputed on every request by collecting,
+//! `--naive-node`: the same line loop (`stdio::serve_lines`, `wire::decode`,
+//! `wire::write_json`), but a `HashSet<i64>` whose digest is recomputed on every request by collecting,
 //! sorting and SHA-256-hashing the ids. Each node runs three times,
 //! interleaved; medians are reported.
 //!
@@ -16,13 +15,13 @@
 
 use std::collections::HashSet;
 use std::hint::black_box;
-use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::io::{self, BufRead, BufReader, Write};
 use std::process::{Command, ExitCode, Stdio};
-use std::sync::mpsc::{self, TryRecvError};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use anti_entropy::fingerprint::to_hex;
+use anti_entropy::stdio::{self, LineService};
 use anti_entropy::wire::{self, Body, Decoded, Envelope, Payload};
 use anti_entropy::MessageSet;
 use sha2::{Digest as _, Sha256};
@@ -38,7 +37,7 @@ const NAIVE_BIG_REPS: usize = 5;
 
 fn main() -> ExitCode {
     if std::env::args().any(|a| a == NAIVE_FLAG) {
-        return match naive_node() {
+        return match stdio::serve_lines(&mut NaiveNode::default()) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("naive node: {e}");
@@ -317,92 +316,44 @@ fn naive_digest(values: &HashSet<i64>) -> String {
     to_hex(&hasher.finalize())
 }
 
-/// The naive node's main loop: the same framing and flushing as
-/// `src/maelstrom.rs`, without timers (the workload needs none).
-fn naive_node() -> io::Result<()> {
-    // Batches of the lines already buffered, exactly as the real shell reads
-    // stdin, so both processes pay the same hand-off and wake-up costs.
-    let (tx, batches) = mpsc::sync_channel::<Vec<Vec<u8>>>(64);
-    thread::spawn(move || {
-        let mut reader = BufReader::with_capacity(1 << 16, io::stdin().lock());
-        loop {
-            let mut batch = Vec::new();
-            let mut at_eof = false;
-            while batch.is_empty() || (batch.len() < 1024 && reader.buffer().contains(&b'\n')) {
-                let mut line = Vec::new();
-                match reader.read_until(b'\n', &mut line) {
-                    Ok(0) | Err(_) => {
-                        at_eof = true;
-                        break;
-                    }
-                    Ok(_) => batch.push(line),
-                }
-            }
-            if !batch.is_empty() && tx.send(batch).is_err() || at_eof {
-                break;
-            }
-        }
-    });
-    let mut out = BufWriter::with_capacity(1 << 16, io::stdout().lock());
-    let mut values: HashSet<i64> = HashSet::new();
-    let mut node_id = String::new();
-    let mut next_msg_id = 0u64;
-    loop {
-        let batch = match batches.try_recv() {
-            Ok(batch) => batch,
-            Err(TryRecvError::Disconnected) => return out.flush(),
-            Err(TryRecvError::Empty) => {
-                out.flush()?;
-                match batches.recv() {
-                    Ok(batch) => batch,
-                    Err(_) => return out.flush(),
-                }
-            }
-        };
-        for line in batch {
-            naive_handle(&line, &mut values, &mut node_id, &mut next_msg_id, &mut out)?;
-        }
-    }
+/// The naive node: the same framing as the real one (`stdio::serve_lines`),
+/// the same decoder and encoder, and a set without incremental digests.
+#[derive(Default)]
+struct NaiveNode {
+    values: HashSet<i64>,
+    node_id: String,
+    next_msg_id: u64,
 }
 
-/// One request through the naive node.
-fn naive_handle(
-    line: &[u8],
-    values: &mut HashSet<i64>,
-    node_id: &mut String,
-    next_msg_id: &mut u64,
-    out: &mut impl Write,
-) -> io::Result<()> {
-    let trimmed = line.trim_ascii();
-    if trimmed.is_empty() {
-        return Ok(());
+impl LineService for NaiveNode {
+    fn handle_line(&mut self, _now_ms: u64, line: &[u8], out: &mut Vec<u8>) {
+        let Decoded::Message(request) = wire::decode(line) else {
+            return;
+        };
+        let reply = match request.body.payload {
+            Payload::Init { node_id, .. } => {
+                self.node_id = node_id;
+                Payload::InitOk
+            }
+            Payload::Broadcast { message } => {
+                self.values.insert(message);
+                Payload::BroadcastOk
+            }
+            Payload::Read => {
+                let mut messages: Vec<i64> = self.values.iter().copied().collect();
+                messages.sort_unstable();
+                Payload::ReadOk { messages }
+            }
+            Payload::Digest => Payload::DigestOk { digest: naive_digest(&self.values), count: self.values.len() as u64 },
+            _ => return,
+        };
+        let envelope = Envelope {
+            src: self.node_id.clone(),
+            dest: request.src,
+            body: Body { payload: reply, in_reply_to: request.body.msg_id, msg_id: Some(self.next_msg_id) },
+        };
+        self.next_msg_id += 1;
+        wire::write_json(&mut *out, &envelope).expect("writing to a Vec cannot fail");
+        out.push(b'\n');
     }
-    let Decoded::Message(request) = wire::decode(trimmed) else {
-        return Ok(());
-    };
-    let reply = match request.body.payload {
-        Payload::Init { node_id: id, .. } => {
-            *node_id = id;
-            Payload::InitOk
-        }
-        Payload::Broadcast { message } => {
-            values.insert(message);
-            Payload::BroadcastOk
-        }
-        Payload::Read => {
-            let mut messages: Vec<i64> = values.iter().copied().collect();
-            messages.sort_unstable();
-            Payload::ReadOk { messages }
-        }
-        Payload::Digest => Payload::DigestOk { digest: naive_digest(values), count: values.len() as u64 },
-        _ => return Ok(()),
-    };
-    let envelope = Envelope {
-        src: node_id.clone(),
-        dest: request.src,
-        body: Body { payload: reply, in_reply_to: request.body.msg_id, msg_id: Some(*next_msg_id) },
-    };
-    *next_msg_id += 1;
-    wire::write_json(&mut *out, &envelope)?;
-    out.write_all(b"\n")
 }

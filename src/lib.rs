@@ -2,8 +2,8 @@
 //!
 //! The crate is an I/O-free core (message set, fingerprints, wire encoding,
 //! node state machine, simulator) with thin shells around it: the native
-//! Maelstrom binary (`src/main.rs`) and the wasm facade (`wasm`). See
-//! ARCHITECTURE.md for the map.
+//! Maelstrom binary (`src/main.rs`, framing in `stdio`) and the wasm facade
+//! (`wasm`). See ARCHITECTURE.md for the map.
 
 pub mod fingerprint;
 pub mod gossip;
@@ -12,6 +12,8 @@ pub mod reconcile;
 pub mod rng;
 pub mod set;
 pub mod sim;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod stdio;
 pub mod wire;
 
 #[cfg(target_arch = "wasm32")]

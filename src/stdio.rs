@@ -1,0 +1,187 @@
+//! Newline-delimited framing over stdin and stdout, for native shells.
+//!
+//! This is shell code, not core: it owns a thread, the clock and the file
+//! descriptors. It lives in the library so that every line-serving program
+//! frames its I/O the same way: the Maelstrom node (`src/maelstrom.rs`) and
+//! the naive baseline of the `node_throughput` benchmark both run
+//! [`serve_lines`], so the benchmark compares their cores and nothing else.
+//!
+//! A reader thread reads stdin in large chunks and hands over each chunk's
+//! complete lines as one buffer, so the serving loop can wait for "input or
+//! the next timer, whichever comes first", and a burst of 60k requests costs a
+//! few dozen reads and channel hand-offs instead of one per line. Output is
+//! gathered in one buffer while more input is already queued and written
+//! before the loop blocks, so a reply is never held back while the service
+//! waits.
+
+use std::io::{self, Read, Write};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, TryRecvError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Bytes asked of each `read` on stdin.
+const READ_CHUNK_BYTES: usize = 1 << 16;
+/// Chunks queued between the reader thread and the service before the reader
+/// waits: bounds memory when stdin outpaces the service.
+const CHUNK_QUEUE_CAPACITY: usize = 16;
+/// Output gathered beyond this is written out even while input is queued.
+const OUTPUT_HIGH_WATER_BYTES: usize = 1 << 16;
+
+/// A program that answers lines with lines.
+pub trait LineService {
+    /// Handles one input line (without its newline, trimmed of ASCII
+    /// whitespace, never empty), received at `now_ms` since the start, and
+    /// appends any output lines, each ending in `\n`, to `out`.
+    fn handle_line(&mut self, now_ms: u64, line: &[u8], out: &mut Vec<u8>);
+
+    /// When the service next wants [`LineService::handle_timeout`], in
+    /// milliseconds since the start; `None` for never.
+    fn poll_timeout(&self) -> Option<u64> {
+        None
+    }
+
+    /// Runs the timers due at `now_ms`, appending output lines to `out`.
+    fn handle_timeout(&mut self, _now_ms: u64, _out: &mut Vec<u8>) {}
+}
+
+/// Serves stdin to `service` until stdin closes, writing its output to
+/// stdout. Returns when stdin is exhausted and all output is written.
+pub fn serve_lines(service: &mut impl LineService) -> io::Result<()> {
+    let started = Instant::now();
+    let elapsed_ms = || started.elapsed().as_millis() as u64;
+    let chunks = spawn_chunk_reader(io::stdin());
+    let mut stdout = io::stdout().lock();
+    let mut out = Vec::with_capacity(OUTPUT_HIGH_WATER_BYTES * 2);
+    let mut write_out = |out: &mut Vec<u8>| -> io::Result<()> {
+        stdout.write_all(out)?;
+        stdout.flush()?;
+        out.clear();
+        Ok(())
+    };
+    loop {
+        let now_ms = elapsed_ms();
+        if service.poll_timeout().is_some_and(|deadline| deadline <= now_ms) {
+            service.handle_timeout(now_ms, &mut out);
+        }
+        let chunk = match chunks.try_recv() {
+            Ok(chunk) => chunk,
+            Err(TryRecvError::Disconnected) => return write_out(&mut out),
+            Err(TryRecvError::Empty) => {
+                // Nothing queued: everything produced so far goes out now.
+                write_out(&mut out)?;
+                let waited = match service.poll_timeout() {
+                    None => chunks.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                    Some(deadline) => chunks.recv_timeout(Duration::from_millis(deadline.saturating_sub(elapsed_ms()))),
+                };
+                match waited {
+                    Ok(chunk) => chunk,
+                    Err(RecvTimeoutError::Timeout) => continue,
+                    Err(RecvTimeoutError::Disconnected) => return write_out(&mut out),
+                }
+            }
+        };
+        let now_ms = elapsed_ms();
+        for line in chunk.split(|&b| b == b'\n') {
+            let line = line.trim_ascii();
+            if line.is_empty() {
+                continue;
+            }
+            service.handle_line(now_ms, line, &mut out);
+            if out.len() >= OUTPUT_HIGH_WATER_BYTES {
+                write_out(&mut out)?;
+            }
+        }
+    }
+}
+
+/// Reads `input` on its own thread and sends buffers of whole lines (the last
+/// one, at end of input, may lack its newline); the channel closes at end of
+/// input or on a read error, which is logged.
+fn spawn_chunk_reader(mut input: impl Read + Send + 'static) -> Receiver<Vec<u8>> {
+    let (tx, rx) = mpsc::sync_channel(CHUNK_QUEUE_CAPACITY);
+    thread::spawn(move || {
+        let mut read_buffer = vec![0u8; READ_CHUNK_BYTES];
+        // Bytes read after the last newline, carried into the next chunk.
+        let mut partial_line = Vec::new();
+        loop {
+            let read = loop {
+                match input.read(&mut read_buffer) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    result => break result,
+                }
+            };
+            let mut chunk = std::mem::take(&mut partial_line);
+            let searched = chunk.len();
+            match read {
+                Ok(0) | Err(_) => {
+                    if let Err(e) = read {
+                        eprintln!("anti-entropy: cannot read stdin: {e}");
+                    }
+                    if !chunk.is_empty() {
+                        let _ = tx.send(chunk);
+                    }
+                    return;
+                }
+                Ok(n) => chunk.extend_from_slice(&read_buffer[..n]),
+            }
+            // Only the new bytes can hold the chunk's last newline, so a line
+            // of several MB is scanned once, not once per read.
+            match chunk[searched..].iter().rposition(|&b| b == b'\n') {
+                Some(at) => {
+                    partial_line = chunk.split_off(searched + at + 1);
+                    if tx.send(chunk).is_err() {
+                        return;
+                    }
+                }
+                None => partial_line = chunk,
+            }
+        }
+    });
+    rx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reader that returns at most `step` bytes per `read`, as a pipe may.
+    struct Trickle {
+        data: Vec<u8>,
+        at: usize,
+        step: usize,
+    }
+
+    impl Read for Trickle {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.step.min(buf.len()).min(self.data.len() - self.at);
+            buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+            self.at += n;
+            Ok(n)
+        }
+    }
+
+    fn lines_through_reader(data: &[u8], step: usize) -> Vec<Vec<u8>> {
+        let chunks = spawn_chunk_reader(Trickle { data: data.to_vec(), at: 0, step });
+        let mut lines = Vec::new();
+        for chunk in chunks {
+            assert!(!chunk.is_empty(), "empty chunk sent");
+            let body = chunk.strip_suffix(b"\n").unwrap_or(&chunk);
+            lines.extend(body.split(|&b| b == b'\n').map(<[u8]>::to_vec));
+        }
+        lines
+    }
+
+    #[test]
+    fn chunks_hold_whole_lines_whatever_the_read_sizes() {
+        let long_line = vec![b'x'; 3 * READ_CHUNK_BYTES + 17];
+        let expected: Vec<Vec<u8>> =
+            vec![b"first".to_vec(), long_line.clone(), Vec::new(), b"last, without newline".to_vec()];
+        let mut data = expected.join(&b'\n');
+        for step in [1, 7, 4096, READ_CHUNK_BYTES, usize::MAX] {
+            assert_eq!(lines_through_reader(&data, step), expected, "read size {step}");
+        }
+        data.push(b'\n');
+        assert_eq!(lines_through_reader(&data, 5000), expected, "trailing newline");
+        assert!(lines_through_reader(b"", 10).is_empty());
+    }
+}
