@@ -205,11 +205,23 @@ impl Node {
     /// Inserts values that arrived from `from` (`None`: a client) and passes
     /// the new ones on. Returns how many were new.
     pub(crate) fn learn(&mut self, now_ms: u64, values: impl IntoIterator<Item = i64>, from: Option<&str>) -> u64 {
-        let new: Vec<i64> = values.into_iter().filter(|&v| self.set.insert(v)).collect();
-        if !new.is_empty() && self.config.protocol != Protocol::FullState && !self.gossip.index_of.is_empty() {
+        // A lone node, or one on the full-state protocol, passes nothing on:
+        // it only counts, so a client broadcast costs no allocation here.
+        let spreads = self.config.protocol != Protocol::FullState && !self.gossip.index_of.is_empty();
+        let mut new = Vec::new();
+        let mut new_count = 0;
+        for v in values {
+            if self.set.insert(v) {
+                new_count += 1;
+                if spreads {
+                    new.push(v);
+                }
+            }
+        }
+        if !new.is_empty() {
             self.spread(now_ms, &new, from);
         }
-        new.len() as u64
+        new_count
     }
 
     fn spread(&mut self, now_ms: u64, new: &[i64], from: Option<&str>) {

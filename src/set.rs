@@ -238,7 +238,21 @@ impl MessageSet {
 /// Index of the child whose subtree a value belongs to: the last child whose
 /// minimum is `<= value`, or the first child.
 fn route(children: &[Child], value: i64) -> usize {
+    // Values above every routing key (increasing ids, the common Maelstrom
+    // pattern) go to the last child without a search.
+    let last = children.len() - 1;
+    if children[last].min <= value {
+        return last;
+    }
     children.partition_point(|c| c.min <= value).saturating_sub(1)
+}
+
+/// Moves `node[at..]` into a new node with room for a full node plus the one
+/// entry that overfills it, so it never reallocates while it fills up.
+fn split_off_full<T>(node: &mut Vec<T>, at: usize, capacity: usize) -> Vec<T> {
+    let mut right = Vec::with_capacity(capacity + 1);
+    right.extend(node.drain(at..));
+    right
 }
 
 fn node_min(node: &Node) -> i64 {
@@ -273,7 +287,10 @@ enum Inserted {
 fn insert_rec(node: &mut Node, value: i64, rightmost: bool) -> Inserted {
     match node {
         Node::Leaf(values) => {
-            let pos = values.partition_point(|&v| v < value);
+            let pos = match values.last() {
+                Some(&last) if last < value => values.len(),
+                _ => values.partition_point(|&v| v < value),
+            };
             if values.get(pos) == Some(&value) {
                 return Inserted::Duplicate;
             }
@@ -283,7 +300,7 @@ fn insert_rec(node: &mut Node, value: i64, rightmost: bool) -> Inserted {
                 return Inserted::Fits(added);
             }
             let at = split_point(values.len(), pos, rightmost);
-            let right = values.split_off(at);
+            let right = split_off_full(values, at, LEAF_CAPACITY);
             let fingerprint = Fingerprint::of_values(right.iter().copied());
             Inserted::Split(added, Child { min: right[0], fingerprint, node: Box::new(Node::Leaf(right)) })
         }
@@ -305,7 +322,7 @@ fn insert_rec(node: &mut Node, value: i64, rightmost: bool) -> Inserted {
                 return Inserted::Fits(added);
             }
             let at = split_point(children.len(), idx + 1, rightmost);
-            let right = children.split_off(at);
+            let right = split_off_full(children, at, INNER_CAPACITY);
             let mut fingerprint = Fingerprint::EMPTY;
             for c in &right {
                 fingerprint.add(&c.fingerprint);
