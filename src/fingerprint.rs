@@ -34,6 +34,9 @@
 
 use sha2::{Digest as _, Sha256};
 
+#[cfg(target_arch = "x86_64")]
+mod sha_ni;
+
 /// Number of 64-bit lanes in a fingerprint sum (1024 bits).
 pub const LANES: usize = 16;
 
@@ -55,19 +58,24 @@ const ELEMENT_MESSAGE_LEN: usize = ELEMENT_DOMAIN.len() + 1 + 8;
 ///
 /// Each message is 32 bytes, so SHA-256 is exactly one compression of a
 /// padded block; calling the compression function directly skips the
-/// streaming hasher's buffering (this runs once per inserted value and is
-/// the node's main per-message cost, about 0.15 µs with SHA-NI).
+/// streaming hasher's buffering. This runs once per inserted value and is
+/// the node's main per-message cost: about 0.2 µs as four compressions one
+/// after the other, about half that with SHA-NI's four compressions
+/// interleaved (`sha_ni`).
 pub fn element_hash(value: i64) -> LaneSum {
     let mut block = [0u8; 64];
     block[..ELEMENT_DOMAIN.len()].copy_from_slice(ELEMENT_DOMAIN);
     block[ELEMENT_DOMAIN.len() + 1..ELEMENT_MESSAGE_LEN].copy_from_slice(&value.to_be_bytes());
     block[ELEMENT_MESSAGE_LEN] = 0x80;
     block[56..].copy_from_slice(&((ELEMENT_MESSAGE_LEN as u64) * 8).to_be_bytes());
-    let mut lanes = [0u64; LANES];
-    for (lane_block, chunk) in lanes.chunks_exact_mut(4).enumerate() {
+    let blocks: [[u8; 64]; 4] = core::array::from_fn(|lane_block| {
+        let mut block = block;
         block[ELEMENT_DOMAIN.len()] = lane_block as u8;
-        let mut state = SHA256_INITIAL_STATE;
-        sha2::compress256(&mut state, &[block.into()]);
+        block
+    });
+    let states = compress_each(&blocks);
+    let mut lanes = [0u64; LANES];
+    for (chunk, state) in lanes.chunks_exact_mut(4).zip(&states) {
         // The digest is the state words big-endian; read it as 4 LE u64s.
         for (i, lane) in chunk.iter_mut().enumerate() {
             let hi = state[2 * i].to_be_bytes();
@@ -79,6 +87,20 @@ pub fn element_hash(value: i64) -> LaneSum {
         }
     }
     lanes
+}
+
+/// SHA-256's compression of each block from the initial state.
+fn compress_each(blocks: &[[u8; 64]; 4]) -> [[u32; 8]; 4] {
+    #[cfg(target_arch = "x86_64")]
+    if sha_ni::available() {
+        // SAFETY: the CPU has the instructions `compress_from` uses.
+        return unsafe { sha_ni::compress_from(&SHA256_INITIAL_STATE, blocks) };
+    }
+    blocks.map(|block| {
+        let mut state = SHA256_INITIAL_STATE;
+        sha2::compress256(&mut state, &[block.into()]);
+        state
+    })
 }
 
 /// Count and lane sum of a set of values: the additive, order-free summary
