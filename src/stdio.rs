@@ -81,8 +81,10 @@ pub fn serve_lines(service: &mut impl LineService) -> io::Result<()> {
             }
         };
         let now_ms = elapsed_ms();
-        for line in chunk.split(|&b| b == b'\n') {
-            let line = line.trim_ascii();
+        let mut line_start = 0;
+        for line_end in memchr::memchr_iter(b'\n', &chunk).chain([chunk.len()]) {
+            let line = chunk[line_start..line_end].trim_ascii();
+            line_start = line_end + 1;
             if line.is_empty() {
                 continue;
             }
@@ -126,7 +128,7 @@ fn spawn_chunk_reader(mut input: impl Read + Send + 'static) -> Receiver<Vec<u8>
             }
             // Only the new bytes can hold the chunk's last newline, so a line
             // of several MB is scanned once, not once per read.
-            match chunk[searched..].iter().rposition(|&b| b == b'\n') {
+            match memchr::memrchr(b'\n', &chunk[searched..]) {
                 Some(at) => {
                     partial_line = chunk.split_off(searched + at + 1);
                     if tx.send(chunk).is_err() {
