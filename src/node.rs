@@ -142,7 +142,7 @@ impl Node {
     /// Answers a request the decoder could not accept with a Maelstrom error.
     pub fn handle_rejection(&mut self, rejection: Rejection) {
         let Rejection { src, dest, in_reply_to, code, text } = rejection;
-        let from = self.reply_source(&dest);
+        let from = self.reply_source(dest);
         self.send_from(from, src, Payload::Error { code, text }, Some(in_reply_to));
     }
 
@@ -163,7 +163,7 @@ impl Node {
             }
             return Err(format!("unexpected peer message from {src}"));
         }
-        let from = self.reply_source(&dest);
+        let from = self.reply_source(dest);
         let reply = match payload {
             Payload::Init { node_id, node_ids } => {
                 self.id = node_id;
@@ -250,10 +250,11 @@ impl Node {
     }
 
     /// The `src` for replies: our id, or before `init` the address the
-    /// request was sent to.
-    fn reply_source(&self, dest: &str) -> String {
-        if self.id.is_empty() {
-            dest.to_string()
+    /// request was sent to. A request addressed to our id hands over its
+    /// `dest` string, which saves a copy of the id per reply.
+    fn reply_source(&self, dest: String) -> String {
+        if self.id.is_empty() || dest == self.id {
+            dest
         } else {
             self.id.clone()
         }
