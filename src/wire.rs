@@ -215,7 +215,8 @@ struct RawEnvelope<'a> {
 }
 
 struct BodyFields<'a> {
-    fields: Vec<(Cow<'a, str>, &'a RawValue)>,
+    /// Each key with its value's JSON text, exactly as on the line.
+    fields: Vec<(Cow<'a, str>, &'a str)>,
     /// A key that appeared twice: ambiguous, so the request is refused.
     duplicate: Option<String>,
 }
@@ -229,13 +230,9 @@ impl<'de: 'a, 'a> Deserialize<'de> for BodyFields<'a> {
                 f.write_str("a JSON object")
             }
             fn visit_map<M: serde::de::MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
-                let mut fields = BodyFields { fields: Vec::with_capacity(4), duplicate: None };
+                let mut fields = BodyFields::new();
                 while let Some(FieldName(key)) = map.next_key::<FieldName<'a>>()? {
-                    let value = map.next_value::<&'a RawValue>()?;
-                    if fields.fields.iter().any(|(k, _)| *k == key) {
-                        fields.duplicate.get_or_insert_with(|| key.to_string());
-                    }
-                    fields.fields.push((key, value));
+                    fields.push(key, map.next_value::<&'a RawValue>()?.get());
                 }
                 Ok(fields)
             }
@@ -268,7 +265,19 @@ impl<'de: 'a, 'a> Deserialize<'de> for FieldName<'a> {
 }
 
 impl<'a> BodyFields<'a> {
-    fn raw(&self, name: &str) -> Option<&'a RawValue> {
+    fn new() -> Self {
+        BodyFields { fields: Vec::with_capacity(4), duplicate: None }
+    }
+
+    /// Adds a field, remembering the first key that repeats.
+    fn push(&mut self, key: Cow<'a, str>, value: &'a str) {
+        if self.fields.iter().any(|(k, _)| *k == key) {
+            self.duplicate.get_or_insert_with(|| key.to_string());
+        }
+        self.fields.push((key, value));
+    }
+
+    fn raw(&self, name: &str) -> Option<&'a str> {
         self.fields.iter().find(|(k, _)| k == name).map(|(_, v)| *v)
     }
 
@@ -290,8 +299,8 @@ impl<'a> BodyFields<'a> {
 /// Parses one field's raw JSON. serde's message ends with a position inside
 /// that field's text ("at line 1 column 4"), which would mislead a reader of
 /// the whole line, so it is cut off.
-fn parse_field<T: serde::de::DeserializeOwned>(name: &str, raw: &RawValue) -> Result<T, String> {
-    serde_json::from_str(raw.get()).map_err(|e| {
+fn parse_field<T: serde::de::DeserializeOwned>(name: &str, raw: &str) -> Result<T, String> {
+    serde_json::from_str(raw).map_err(|e| {
         let text = e.to_string();
         let text = text.rfind(" at line ").map_or(text.as_str(), |cut| &text[..cut]);
         format!("field `{name}`: {text}")
@@ -368,7 +377,7 @@ fn payload_from_fields(kind: &str, f: &BodyFields) -> Result<Payload, PayloadErr
 fn fields_object(f: &BodyFields) -> String {
     let mut map = serde_json::Map::new();
     for (k, v) in &f.fields {
-        if let Ok(value) = serde_json::from_str(v.get()) {
+        if let Ok(value) = serde_json::from_str(v) {
             map.insert(k.to_string(), value);
         }
     }
