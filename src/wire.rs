@@ -386,6 +386,16 @@ fn fields_object(f: &BodyFields) -> String {
 
 /// Decodes one line (without its newline).
 pub fn decode(line: &[u8]) -> Decoded {
+    match scan_fast(line) {
+        Some((src, dest, fields)) => decode_body(src.to_string(), dest.to_string(), &fields),
+        None => decode_without_fast_path(line),
+    }
+}
+
+/// [`decode`] through serde alone, for anything outside the fast scanner's
+/// subset; public so that tests and fuzzing can check that both paths agree.
+#[doc(hidden)]
+pub fn decode_without_fast_path(line: &[u8]) -> Decoded {
     // serde reads a struct from a JSON array too (fields by position), so
     // `["c1", "n1", {...}]` would be served: only objects are messages. (The
     // body is read as a map, which already refuses arrays.)
@@ -396,7 +406,12 @@ pub fn decode(line: &[u8]) -> Decoded {
         Ok(raw) => raw,
         Err(e) => return Decoded::Unanswerable(format!("not a Maelstrom message ({e})")),
     };
-    let fields = &raw.body;
+    decode_body(raw.src, raw.dest, &raw.body)
+}
+
+/// Turns a parsed envelope into a message, a rejection, or an unanswerable
+/// line.
+fn decode_body(src: String, dest: String, fields: &BodyFields) -> Decoded {
     let (msg_id, in_reply_to) = match (fields.opt::<u64>("msg_id"), fields.opt::<u64>("in_reply_to")) {
         (Ok(msg_id), Ok(in_reply_to)) => (msg_id, in_reply_to),
         (Err(e), _) | (_, Err(e)) => return Decoded::Unanswerable(format!("{e} (expected a non-negative integer)")),
@@ -413,7 +428,7 @@ pub fn decode(line: &[u8]) -> Decoded {
         }
         Ok(payload) => {
             let body = Body { payload, in_reply_to, msg_id };
-            return Decoded::Message(Envelope { src: raw.src, dest: raw.dest, body });
+            return Decoded::Message(Envelope { src, dest, body });
         }
         Err(PayloadError::UnknownType) => (error_code::NOT_SUPPORTED, format!("unsupported request type {kind:?}")),
         Err(PayloadError::Malformed(e)) if kind.is_empty() => (error_code::MALFORMED_REQUEST, e),
@@ -423,9 +438,161 @@ pub fn decode(line: &[u8]) -> Decoded {
     // with an error: answering errors with errors could loop between nodes.
     match msg_id {
         Some(id) if in_reply_to.is_none() => {
-            Decoded::Rejected(Rejection { src: raw.src, dest: raw.dest, in_reply_to: id, code, text })
+            Decoded::Rejected(Rejection { src, dest, in_reply_to: id, code, text })
         }
         _ => Decoded::Unanswerable(text),
+    }
+}
+
+/// Reads a line in the common, simple form without serde, or gives `None`
+/// for anything else, which [`decode_without_fast_path`] then handles: serde's
+/// generic machinery costs several times more than the scan.
+///
+/// The form: JSON whitespace anywhere between tokens; an object with the keys
+/// `src`, `dest` and `body`, once each, in any order, and no others; `src`,
+/// `dest` and every key in `body` plain strings (see [`is_plain`]); every value
+/// in `body` a plain string, an integer, `true`, `false`, `null` or a flat
+/// array of those. Within it serde reads the same envelope and the same value
+/// texts, so everything after the scan is shared and the paths cannot differ.
+/// Integers may have any length: overflow is the field parser's concern, as on
+/// the serde path.
+fn scan_fast(line: &[u8]) -> Option<(&str, &str, BodyFields<'_>)> {
+    // Only ASCII is in the form; checking it up front makes every slice of
+    // the text below fall on a character boundary.
+    let text = std::str::from_utf8(line).ok().filter(|text| text.is_ascii())?;
+    let mut cursor = Cursor { text, pos: 0 };
+    let (mut src, mut dest, mut body) = (None, None, None);
+    cursor.eat(b'{')?;
+    loop {
+        let key = cursor.plain_str()?;
+        cursor.eat(b':')?;
+        match key {
+            "src" if src.is_none() => src = Some(cursor.plain_str()?),
+            "dest" if dest.is_none() => dest = Some(cursor.plain_str()?),
+            "body" if body.is_none() => body = Some(cursor.body()?),
+            _ => return None,
+        }
+        if cursor.eat(b',').is_none() {
+            break;
+        }
+    }
+    cursor.eat(b'}')?;
+    if cursor.peek().is_some() {
+        return None;
+    }
+    Some((src?, dest?, body?))
+}
+
+/// A byte in a plain string: printable ASCII other than the quote and the
+/// backslash, so the string's JSON text is its value, with no escapes.
+fn is_plain(byte: u8) -> bool {
+    matches!(byte, b' '..=b'~') && byte != b'"' && byte != b'\\'
+}
+
+/// A position in an ASCII line, for [`scan_fast`]. Each reading method skips
+/// the whitespace before its token and gives `None` when the token is not in
+/// the fast form.
+struct Cursor<'a> {
+    text: &'a str,
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn skip_whitespace(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.text.as_bytes().get(self.pos) {
+            self.pos += 1;
+        }
+    }
+
+    /// The next byte after whitespace, not consumed.
+    fn peek(&mut self) -> Option<u8> {
+        self.skip_whitespace();
+        self.text.as_bytes().get(self.pos).copied()
+    }
+
+    /// Consumes `byte` if it comes next.
+    fn eat(&mut self, byte: u8) -> Option<()> {
+        (self.peek()? == byte).then(|| self.pos += 1)
+    }
+
+    /// Consumes `word` if it comes next.
+    fn eat_word(&mut self, word: &str) -> Option<()> {
+        self.text.get(self.pos..)?.starts_with(word).then(|| self.pos += word.len())
+    }
+
+    /// A plain string's contents.
+    fn plain_str(&mut self) -> Option<&'a str> {
+        self.eat(b'"')?;
+        let start = self.pos;
+        let len = self.text.as_bytes().get(start..)?.iter().position(|&b| !is_plain(b))?;
+        self.pos = start + len;
+        self.eat_word("\"")?;
+        self.text.get(start..start + len)
+    }
+
+    /// An integer as JSON writes it: an optional minus, then `0` or digits
+    /// not starting with `0`. (A fraction or exponent after it is not a
+    /// delimiter, so the caller bails.)
+    fn integer(&mut self) -> Option<()> {
+        self.eat_word("-");
+        let digits = self.text.as_bytes().get(self.pos..)?;
+        let len = digits.iter().take_while(|b| b.is_ascii_digit()).count();
+        if len == 0 || (len > 1 && digits.first() == Some(&b'0')) {
+            return None;
+        }
+        self.pos += len;
+        Some(())
+    }
+
+    fn scalar(&mut self) -> Option<()> {
+        match self.peek()? {
+            b'"' => self.plain_str().map(drop),
+            b'-' | b'0'..=b'9' => self.integer(),
+            b't' => self.eat_word("true"),
+            b'f' => self.eat_word("false"),
+            b'n' => self.eat_word("null"),
+            _ => None,
+        }
+    }
+
+    /// A scalar or a flat array of scalars; its JSON text, which is what
+    /// serde's `RawValue` holds: from the first byte of the value to its
+    /// last, inner whitespace included.
+    fn value(&mut self) -> Option<&'a str> {
+        self.skip_whitespace();
+        let start = self.pos;
+        if self.eat(b'[').is_some() {
+            if self.eat(b']').is_none() {
+                loop {
+                    self.scalar()?;
+                    if self.eat(b',').is_none() {
+                        break;
+                    }
+                }
+                self.eat(b']')?;
+            }
+        } else {
+            self.scalar()?;
+        }
+        self.text.get(start..self.pos)
+    }
+
+    fn body(&mut self) -> Option<BodyFields<'a>> {
+        let mut fields = BodyFields::new();
+        self.eat(b'{')?;
+        if self.eat(b'}').is_some() {
+            return Some(fields);
+        }
+        loop {
+            let key = self.plain_str()?;
+            self.eat(b':')?;
+            fields.push(Cow::Borrowed(key), self.value()?);
+            if self.eat(b',').is_none() {
+                break;
+            }
+        }
+        self.eat(b'}')?;
+        Some(fields)
     }
 }
 
@@ -506,6 +673,96 @@ pub fn wire_len<T: Serialize + ?Sized>(value: &T) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What clients send (compact) and what nodes send (our own spacing).
+    const HOT_LINES: [&str; 4] = [
+        r#"{"src":"c1","dest":"n1","body":{"type":"broadcast","msg_id":5,"message":123}}"#,
+        r#"{"src":"c1","dest":"n1","body":{"type":"digest","msg_id":102}}"#,
+        r#"{"src": "n2", "dest": "n1", "body": {"type": "flush", "seq": 3, "values": [1, 2, 3], "digest": "ab12", "msg_id": 9}}"#,
+        r#"{"src":"c0","dest":"n1","body":{"type":"init","msg_id":1,"node_id":"n1","node_ids":["n1","n2"]}}"#,
+    ];
+
+    fn assert_paths_agree(line: &str) {
+        assert_eq!(decode(line.as_bytes()), decode_without_fast_path(line.as_bytes()), "{line}");
+    }
+
+    #[test]
+    fn hot_lines_take_the_fast_path_and_read_what_serde_reads() {
+        for line in HOT_LINES {
+            let (src, dest, fields) = scan_fast(line.as_bytes()).unwrap_or_else(|| panic!("not on the fast path: {line}"));
+            let raw: RawEnvelope = serde_json::from_str(line).expect("valid envelope");
+            assert_eq!((src, dest), (raw.src.as_str(), raw.dest.as_str()));
+            assert_eq!(fields.fields, raw.body.fields, "{line}");
+            assert!(matches!(decode(line.as_bytes()), Decoded::Message(_)), "{line}");
+            assert_paths_agree(line);
+        }
+        let (_, _, flush) = scan_fast(HOT_LINES[2].as_bytes()).expect("fast path");
+        assert_eq!(flush.raw("values"), Some("[1, 2, 3]"));
+    }
+
+    #[test]
+    fn lines_outside_the_fast_form_go_to_serde() {
+        let body = |fields: &str| format!(r#"{{"src":"c1","dest":"n1","body":{{"type":"broadcast","msg_id":5,{fields}}}}}"#);
+        let outside = [
+            body(r#""message":1,"note":"a\"b""#),
+            body(r#""message":1,"n\u006fte":"x""#),
+            r#"{"src":"c\u0031","dest":"n1","body":{"type":"read","msg_id":5}}"#.to_string(),
+            body(r#""message":1.5"#),
+            body(r#""message":1e3"#),
+            body(r#""message":-0.0"#),
+            body(r#""message":01"#),
+            body(r#""message":-"#),
+            body(r#""message":1,"topology":{"n1":["n2"]}"#),
+            body(r#""message":[[1]]"#),
+            body(r#""message":[1,]"#),
+            body(r#""message":1,"note":"é""#),
+            body("\"message\":1,\"note\":\"tab\there\""),
+            body("\"message\":1,\"note\":\"del\x7f\""),
+            r#"{"src":"cé","dest":"n1","body":{"type":"read","msg_id":5}}"#.to_string(),
+            r#"{"src":"c1","dest":"n1","id":3,"body":{"type":"read","msg_id":5}}"#.to_string(),
+            r#"{"src":"c1","src":"c2","dest":"n1","body":{"type":"read","msg_id":5}}"#.to_string(),
+            r#"{"src":"c1","dest":"n1"}"#.to_string(),
+            r#"{"src":"c1","dest":"n1","body":{"type":"read","msg_id":5}} x"#.to_string(),
+            r#"{"src":"c1","dest":"n1","body":{"type":"read","msg_id":5}}}"#.to_string(),
+            r#"{"src":"c1","dest":"n1","body":{"type":"read","msg_id":5}"#.to_string(),
+            "\x0c{\"src\":\"c1\",\"dest\":\"n1\",\"body\":{\"type\":\"read\",\"msg_id\":5}}".to_string(),
+            r#"["c1","n1",{"type":"read","msg_id":5}]"#.to_string(),
+            "{}".to_string(),
+            String::new(),
+        ];
+        for line in &outside {
+            assert!(scan_fast(line.as_bytes()).is_none(), "took the fast path: {line}");
+            assert_paths_agree(line);
+        }
+    }
+
+    #[test]
+    fn odd_lines_inside_the_fast_form_decode_as_serde_decodes_them() {
+        let body = |fields: &str| format!(r#"{{"src":"c1","dest":"n1","body":{{{fields}}}}}"#);
+        let inside = [
+            body(r#""type":"broadcast","msg_id":5,"message":1,"message":2"#),
+            body(r#""type":"read","msg_id":5,"type":"read""#),
+            body(r#""type":"broadcast","msg_id":18446744073709551616,"message":1"#),
+            body(r#""type":"broadcast","msg_id":-1,"message":1"#),
+            body(r#""type":"broadcast","msg_id":5,"message":9223372036854775808"#),
+            body(r#""type":"broadcast","msg_id":5,"message":-9223372036854775809"#),
+            body(r#""type":"broadcast","msg_id":5,"message":-0"#),
+            body(r#""type":"broadcast","msg_id":5,"message":123456789012345678901234567890"#),
+            body(r#""type":"broadcast","msg_id":null,"message":1"#),
+            body(r#""type":"read_ok","in_reply_to":5,"messages":[]"#),
+            body(r#""type":5,"msg_id":5"#),
+            body(r#""type":"frobnicate","msg_id":5,"x":[true,false,null,"s",-3]"#),
+            body(r#""type":"digest_sync_ok","match":true,"transferred":0,"local_messages":null,"in_reply_to":1"#),
+            body(""),
+            " \t\r\n{ \"body\" : { \"msg_id\" : 5 , \"type\" : \"read\" } , \"dest\" : \"n1\" , \"src\" : \"c1\" } \n".to_string(),
+        ];
+        for line in &inside {
+            assert!(scan_fast(line.as_bytes()).is_some(), "not on the fast path: {line}");
+            assert_paths_agree(line);
+        }
+        let (_, _, fields) = scan_fast(inside[0].as_bytes()).expect("fast path");
+        assert_eq!(fields.duplicate.as_deref(), Some("message"));
+    }
 
     fn reply(payload: Payload) -> Envelope {
         Envelope { src: "n1".into(), dest: "c1".into(), body: Body { payload, in_reply_to: Some(3), msg_id: Some(7) } }
