@@ -10,6 +10,7 @@
 //! `msg_id`, non-ASCII escaped as `\uXXXX`. The payload enum declares fields in
 //! wire order; [`ProtocolFormatter`] supplies the spacing and escaping.
 
+use std::any::Any;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -219,6 +220,10 @@ struct BodyFields<'a> {
     fields: Vec<(Cow<'a, str>, &'a str)>,
     /// A key that appeared twice: ambiguous, so the request is refused.
     duplicate: Option<String>,
+    /// Whether the hottest fields may be parsed by hand (see
+    /// [`parse_plain`]). The serde-only path leaves this off, so comparing the
+    /// two paths checks the hand-written parsers too.
+    parse_by_hand: bool,
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for BodyFields<'a> {
@@ -230,7 +235,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for BodyFields<'a> {
                 f.write_str("a JSON object")
             }
             fn visit_map<M: serde::de::MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
-                let mut fields = BodyFields::new();
+                let mut fields = BodyFields::new(false);
                 while let Some(FieldName(key)) = map.next_key::<FieldName<'a>>()? {
                     fields.push(key, map.next_value::<&'a RawValue>()?.get());
                 }
@@ -265,8 +270,8 @@ impl<'de: 'a, 'a> Deserialize<'de> for FieldName<'a> {
 }
 
 impl<'a> BodyFields<'a> {
-    fn new() -> Self {
-        BodyFields { fields: Vec::with_capacity(4), duplicate: None }
+    fn new(parse_by_hand: bool) -> Self {
+        BodyFields { fields: Vec::with_capacity(4), duplicate: None, parse_by_hand }
     }
 
     /// Adds a field, remembering the first key that repeats.
@@ -282,18 +287,90 @@ impl<'a> BodyFields<'a> {
     }
 
     /// A required field, parsed as `T`.
-    fn req<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<T, String> {
+    fn req<T: serde::de::DeserializeOwned + 'static>(&self, name: &str) -> Result<T, String> {
         let raw = self.raw(name).ok_or_else(|| format!("missing field `{name}`"))?;
-        parse_field(name, raw)
+        self.parse(name, raw)
     }
 
     /// An optional field: absent and `null` both give `None`.
-    fn opt<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<Option<T>, String> {
+    fn opt<T: serde::de::DeserializeOwned + 'static>(&self, name: &str) -> Result<Option<T>, String> {
         match self.raw(name) {
             None => Ok(None),
-            Some(raw) => parse_field(name, raw),
+            Some(raw) => self.parse(name, raw),
         }
     }
+
+    fn parse<T: serde::de::DeserializeOwned + 'static>(&self, name: &str, raw: &str) -> Result<T, String> {
+        match self.parse_by_hand.then(|| parse_plain(raw)).flatten() {
+            Some(value) => Ok(value),
+            None => parse_field(name, raw),
+        }
+    }
+
+    /// The body's `type` if it is a string; borrowed from the line when the
+    /// string is plain, which saves an allocation on every line.
+    fn kind(&self) -> Option<Cow<'a, str>> {
+        let raw = self.raw("type")?;
+        match plain_str(raw) {
+            Some(kind) if self.parse_by_hand => Some(Cow::Borrowed(kind)),
+            _ => parse_field::<String>("type", raw).ok().map(Cow::Owned),
+        }
+    }
+}
+
+/// `raw` parsed without serde, when `T` is one of the hottest field types and
+/// `raw` is in a form whose serde result is certain; `None` leaves the field
+/// to serde, errors included.
+fn parse_plain<T: 'static>(raw: &str) -> Option<T> {
+    let mut parsed: Option<T> = None;
+    // `T` is known at compile time, so each instance keeps at most one arm.
+    let slot: &mut dyn Any = &mut parsed;
+    if let Some(slot) = slot.downcast_mut::<Option<u64>>() {
+        *slot = plain_u64(raw);
+    } else if let Some(slot) = slot.downcast_mut::<Option<Option<u64>>>() {
+        *slot = plain_u64(raw).map(Some);
+    } else if let Some(slot) = slot.downcast_mut::<Option<i64>>() {
+        *slot = plain_i64(raw);
+    } else if let Some(slot) = slot.downcast_mut::<Option<Vec<i64>>>() {
+        *slot = plain_i64_list(raw);
+    } else if let Some(slot) = slot.downcast_mut::<Option<String>>() {
+        *slot = plain_str(raw).map(str::to_string);
+    }
+    parsed
+}
+
+/// Digits without a leading zero that fit a `u64`: serde reads exactly such a
+/// text as that number. (`str::parse` alone would also take `+1` and `007`.)
+fn plain_u64(raw: &str) -> Option<u64> {
+    let canonical = raw.starts_with(|c: char| c.is_ascii_digit()) && (raw.len() == 1 || !raw.starts_with('0'));
+    canonical.then(|| raw.parse().ok()).flatten()
+}
+
+/// A `u64` text up to `i64::MAX`, or a minus and one with a magnitude from 1
+/// to 2^63. serde reads `-0` as the float `-0.0`, which an `i64` refuses, so
+/// it is left to serde.
+fn plain_i64(raw: &str) -> Option<i64> {
+    match raw.strip_prefix('-') {
+        Some(magnitude) => plain_u64(magnitude).filter(|&m| m != 0).and_then(|m| 0i64.checked_sub_unsigned(m)),
+        None => plain_u64(raw).and_then(|n| i64::try_from(n).ok()),
+    }
+}
+
+/// A JSON array of [`plain_i64`] texts.
+fn plain_i64_list(raw: &str) -> Option<Vec<i64>> {
+    let mut cursor = Cursor { text: raw, pos: 0 };
+    let mut values = Vec::new();
+    cursor.array(|cursor| {
+        values.push(plain_i64(cursor.integer()?)?);
+        Some(())
+    })?;
+    cursor.peek().is_none().then_some(values)
+}
+
+/// A quoted plain string's contents (see [`is_plain`]): serde reads the same
+/// text, as there are no escapes.
+fn plain_str(raw: &str) -> Option<&str> {
+    raw.strip_prefix('"')?.strip_suffix('"').filter(|text| text.bytes().all(is_plain))
 }
 
 /// Parses one field's raw JSON. serde's message ends with a position inside
@@ -416,7 +493,7 @@ fn decode_body(src: String, dest: String, fields: &BodyFields) -> Decoded {
         (Ok(msg_id), Ok(in_reply_to)) => (msg_id, in_reply_to),
         (Err(e), _) | (_, Err(e)) => return Decoded::Unanswerable(format!("{e} (expected a non-negative integer)")),
     };
-    let kind: Option<String> = fields.req("type").ok();
+    let kind = fields.kind();
     let payload = match &kind {
         None => Err(PayloadError::Malformed("body.type is missing or not a string".into())),
         Some(kind) => payload_from_fields(kind, fields),
@@ -489,9 +566,9 @@ fn is_plain(byte: u8) -> bool {
     matches!(byte, b' '..=b'~') && byte != b'"' && byte != b'\\'
 }
 
-/// A position in an ASCII line, for [`scan_fast`]. Each reading method skips
-/// the whitespace before its token and gives `None` when the token is not in
-/// the fast form.
+/// A position in a line, for [`scan_fast`] and [`plain_i64_list`]. Each
+/// reading method skips the whitespace before its token and gives `None` when
+/// the token is not in the fast form.
 struct Cursor<'a> {
     text: &'a str,
     pos: usize,
@@ -530,24 +607,26 @@ impl<'a> Cursor<'a> {
         self.text.get(start..start + len)
     }
 
-    /// An integer as JSON writes it: an optional minus, then `0` or digits
-    /// not starting with `0`. (A fraction or exponent after it is not a
-    /// delimiter, so the caller bails.)
-    fn integer(&mut self) -> Option<()> {
-        self.eat_word("-");
+    /// An integer as JSON writes it, an optional minus, then `0` or digits
+    /// not starting with `0`; its text. (A fraction or exponent after it is
+    /// not a delimiter, so the caller bails.)
+    fn integer(&mut self) -> Option<&'a str> {
+        self.skip_whitespace();
+        let start = self.pos;
+        self.eat_word("-"); // optional
         let digits = self.text.as_bytes().get(self.pos..)?;
         let len = digits.iter().take_while(|b| b.is_ascii_digit()).count();
         if len == 0 || (len > 1 && digits.first() == Some(&b'0')) {
             return None;
         }
         self.pos += len;
-        Some(())
+        self.text.get(start..self.pos)
     }
 
     fn scalar(&mut self) -> Option<()> {
         match self.peek()? {
             b'"' => self.plain_str().map(drop),
-            b'-' | b'0'..=b'9' => self.integer(),
+            b'-' | b'0'..=b'9' => self.integer().map(drop),
             b't' => self.eat_word("true"),
             b'f' => self.eat_word("false"),
             b'n' => self.eat_word("null"),
@@ -561,24 +640,31 @@ impl<'a> Cursor<'a> {
     fn value(&mut self) -> Option<&'a str> {
         self.skip_whitespace();
         let start = self.pos;
-        if self.eat(b'[').is_some() {
-            if self.eat(b']').is_none() {
-                loop {
-                    self.scalar()?;
-                    if self.eat(b',').is_none() {
-                        break;
-                    }
-                }
-                self.eat(b']')?;
-            }
+        if self.peek()? == b'[' {
+            self.array(Self::scalar)?;
         } else {
             self.scalar()?;
         }
         self.text.get(start..self.pos)
     }
 
+    /// An array, its items read by `item`.
+    fn array(&mut self, mut item: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
+        self.eat(b'[')?;
+        if self.eat(b']').is_some() {
+            return Some(());
+        }
+        loop {
+            item(self)?;
+            if self.eat(b',').is_none() {
+                break;
+            }
+        }
+        self.eat(b']')
+    }
+
     fn body(&mut self) -> Option<BodyFields<'a>> {
-        let mut fields = BodyFields::new();
+        let mut fields = BodyFields::new(true);
         self.eat(b'{')?;
         if self.eat(b'}').is_some() {
             return Some(fields);
@@ -753,6 +839,10 @@ mod tests {
             body(r#""type":5,"msg_id":5"#),
             body(r#""type":"frobnicate","msg_id":5,"x":[true,false,null,"s",-3]"#),
             body(r#""type":"digest_sync_ok","match":true,"transferred":0,"local_messages":null,"in_reply_to":1"#),
+            body(r#""type":"push","msg_id":5,"values":[1,-0]"#),
+            body(r#""type":"push","msg_id":5,"values":[ 1 , -2 ]"#),
+            body(r#""type":"push","msg_id":5,"values":[9223372036854775808]"#),
+            body(r#""type":"flush","msg_id":5,"seq":-1,"values":[],"digest":"ab""#),
             body(""),
             " \t\r\n{ \"body\" : { \"msg_id\" : 5 , \"type\" : \"read\" } , \"dest\" : \"n1\" , \"src\" : \"c1\" } \n".to_string(),
         ];
@@ -762,6 +852,50 @@ mod tests {
         }
         let (_, _, fields) = scan_fast(inside[0].as_bytes()).expect("fast path");
         assert_eq!(fields.duplicate.as_deref(), Some("message"));
+    }
+
+    /// Where a hand-written parser answers, serde gives the same value.
+    fn assert_hand_parser_agrees<T>(raw: &str) -> bool
+    where
+        T: serde::de::DeserializeOwned + PartialEq + std::fmt::Debug + 'static,
+    {
+        let by_hand = parse_plain::<T>(raw);
+        if let Some(value) = &by_hand {
+            assert_eq!(serde_json::from_str::<T>(raw).as_ref().ok(), Some(value), "{raw:?}");
+        }
+        by_hand.is_some()
+    }
+
+    #[test]
+    fn hand_parsers_answer_only_where_serde_gives_the_same_value() {
+        let texts = [
+            "0", "5", "007", "-0", "-1", "+1", " 5", "1.0", "1e2", "null", "true",
+            "18446744073709551615", "18446744073709551616", "9223372036854775807", "9223372036854775808",
+            "-9223372036854775808", "-9223372036854775809",
+            r#""""#, r#""ab""#, r#""a\"b""#, r#""é""#, "\"a\tb\"", "\"a\x7fb\"", r#"""#,
+            "[]", "[ ]", "[1, -2,3]", "[1,]", "[-0]", "[01]", "[1] x", "[1.5]", r#"["a"]"#,
+        ];
+        let mut answered = Vec::new();
+        for raw in texts {
+            let answers = [
+                assert_hand_parser_agrees::<u64>(raw),
+                assert_hand_parser_agrees::<Option<u64>>(raw),
+                assert_hand_parser_agrees::<i64>(raw),
+                assert_hand_parser_agrees::<Vec<i64>>(raw),
+                assert_hand_parser_agrees::<String>(raw),
+                assert_hand_parser_agrees::<u32>(raw),
+            ];
+            answered.push(answers);
+        }
+        let by_text = |raw: &str| answered[texts.iter().position(|t| *t == raw).expect("listed")];
+        assert_eq!(by_text("5"), [true, true, true, false, false, false]);
+        assert_eq!(by_text("18446744073709551615"), [true, true, false, false, false, false]);
+        assert_eq!(by_text("-9223372036854775808"), [false, false, true, false, false, false]);
+        assert_eq!(by_text("[1, -2,3]"), [false, false, false, true, false, false]);
+        assert_eq!(by_text(r#""ab""#), [false, false, false, false, true, false]);
+        for raw in ["007", "-0", "+1", " 5", "18446744073709551616", "[-0]", r#""a\"b""#, "\"a\tb\""] {
+            assert_eq!(by_text(raw), [false; 6], "{raw:?} is left to serde");
+        }
     }
 
     fn reply(payload: Payload) -> Envelope {
