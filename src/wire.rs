@@ -487,6 +487,13 @@ pub fn decode_without_fast_path(line: &[u8]) -> Decoded {
     decode_body(raw.src, raw.dest, &raw.body)
 }
 
+/// Whether [`decode`] reads `line` with its fast scanner; for tests that must
+/// know the fast path was exercised.
+#[doc(hidden)]
+pub fn takes_fast_path(line: &[u8]) -> bool {
+    scan_fast(line).is_some()
+}
+
 /// Turns a parsed envelope into a message, a rejection, or an unanswerable
 /// line.
 fn decode_body(src: String, dest: String, fields: &BodyFields) -> Decoded {
@@ -515,9 +522,7 @@ fn decode_body(src: String, dest: String, fields: &BodyFields) -> Decoded {
     // Replies and messages without a msg_id cannot be answered, not even
     // with an error: answering errors with errors could loop between nodes.
     match msg_id {
-        Some(id) if in_reply_to.is_none() => {
-            Decoded::Rejected(Rejection { src, dest, in_reply_to: id, code, text })
-        }
+        Some(id) if in_reply_to.is_none() => Decoded::Rejected(Rejection { src, dest, in_reply_to: id, code, text }),
         _ => Decoded::Unanswerable(text),
     }
 }
@@ -867,7 +872,8 @@ mod tests {
             body(r#""type":"push","msg_id":5,"values":[9223372036854775808]"#),
             body(r#""type":"flush","msg_id":5,"seq":-1,"values":[],"digest":"ab""#),
             body(""),
-            " \t\r\n{ \"body\" : { \"msg_id\" : 5 , \"type\" : \"read\" } , \"dest\" : \"n1\" , \"src\" : \"c1\" } \n".to_string(),
+            " \t\r\n{ \"body\" : { \"msg_id\" : 5 , \"type\" : \"read\" } , \"dest\" : \"n1\" , \"src\" : \"c1\" } \n"
+                .to_string(),
         ];
         for line in &inside {
             assert!(scan_fast(line.as_bytes()).is_some(), "not on the fast path: {line}");
@@ -891,6 +897,7 @@ mod tests {
 
     #[test]
     fn hand_parsers_answer_only_where_serde_gives_the_same_value() {
+        #[rustfmt::skip]
         let texts = [
             "0", "5", "007", "-0", "-1", "+1", " 5", "1.0", "1e2", "null", "true",
             "18446744073709551615", "18446744073709551616", "9223372036854775807", "9223372036854775808",
