@@ -471,7 +471,7 @@ pub fn decode(line: &[u8]) -> Decoded {
 }
 
 /// [`decode`] through serde alone, for anything outside the fast scanner's
-/// subset; public so that tests and fuzzing can check that both paths agree.
+/// form; public so that tests and fuzzing can check that both paths agree.
 #[doc(hidden)]
 pub fn decode_without_fast_path(line: &[u8]) -> Decoded {
     // serde reads a struct from a JSON array too (fields by position), so
@@ -529,7 +529,7 @@ fn decode_body(src: String, dest: String, fields: &BodyFields) -> Decoded {
 
 /// Reads a line in the common, simple form without serde, or gives `None`
 /// for anything else, which [`decode_without_fast_path`] then handles: serde's
-/// generic machinery costs several times more than the scan.
+/// generic machinery makes a line cost two to three times as much.
 ///
 /// The form: JSON whitespace anywhere between tokens; an object with the keys
 /// `src`, `dest` and `body`, once each, in any order, and no others; `src`,
