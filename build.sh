@@ -7,7 +7,9 @@
 #   ./build.sh build            native binary + wasm module into www/pkg
 #   ./build.sh simulate [ARGS]  run the cluster simulator (see --help)
 #   ./build.sh bench            run the benchmarks and print their tables
-#   ./build.sh fuzz [SECONDS]   fuzz the node's input handling (default 600 s)
+#   ./build.sh fuzz [SECONDS] [TARGET]
+#                               fuzz the node's input handling (default 600 s,
+#                               target node_lines; or decode_equivalence)
 #   ./build.sh setup            only install the toolchain pieces
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -64,9 +66,10 @@ case "$cmd" in
         setup_native
         rustup toolchain list | grep -q nightly || rustup toolchain install nightly --profile minimal
         command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
-        cd fuzz && mkdir -p corpus/node_lines
-        nice -n 10 cargo +nightly fuzz run node_lines corpus/node_lines seeds -- -max_total_time="${1:-600}" -max_len=16384
+        target="${2:-node_lines}"
+        cd fuzz && mkdir -p "corpus/$target"
+        nice -n 10 cargo +nightly fuzz run "$target" "corpus/$target" seeds -- -max_total_time="${1:-600}" -max_len=16384
         ;;
-    help|-h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' ;;
+    help|-h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' ;;
     *) echo "unknown subcommand: $cmd (try ./build.sh help)" >&2; exit 2 ;;
 esac

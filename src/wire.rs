@@ -10,6 +10,7 @@
 //! `msg_id`, non-ASCII escaped as `\uXXXX`. The payload enum declares fields in
 //! wire order; [`ProtocolFormatter`] supplies the spacing and escaping.
 
+use std::any::Any;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -215,9 +216,14 @@ struct RawEnvelope<'a> {
 }
 
 struct BodyFields<'a> {
-    fields: Vec<(Cow<'a, str>, &'a RawValue)>,
+    /// Each key with its value's JSON text, exactly as on the line.
+    fields: Vec<(Cow<'a, str>, &'a str)>,
     /// A key that appeared twice: ambiguous, so the request is refused.
     duplicate: Option<String>,
+    /// Whether the hottest fields may be parsed by hand (see
+    /// [`parse_plain`]). The serde-only path leaves this off, so comparing the
+    /// two paths checks the hand-written parsers too.
+    parse_by_hand: bool,
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for BodyFields<'a> {
@@ -229,13 +235,9 @@ impl<'de: 'a, 'a> Deserialize<'de> for BodyFields<'a> {
                 f.write_str("a JSON object")
             }
             fn visit_map<M: serde::de::MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
-                let mut fields = BodyFields { fields: Vec::with_capacity(4), duplicate: None };
+                let mut fields = BodyFields::new(false);
                 while let Some(FieldName(key)) = map.next_key::<FieldName<'a>>()? {
-                    let value = map.next_value::<&'a RawValue>()?;
-                    if fields.fields.iter().any(|(k, _)| *k == key) {
-                        fields.duplicate.get_or_insert_with(|| key.to_string());
-                    }
-                    fields.fields.push((key, value));
+                    fields.push(key, map.next_value::<&'a RawValue>()?.get());
                 }
                 Ok(fields)
             }
@@ -268,30 +270,115 @@ impl<'de: 'a, 'a> Deserialize<'de> for FieldName<'a> {
 }
 
 impl<'a> BodyFields<'a> {
-    fn raw(&self, name: &str) -> Option<&'a RawValue> {
+    fn new(parse_by_hand: bool) -> Self {
+        // Bodies rarely have more than eight fields.
+        BodyFields { fields: Vec::with_capacity(8), duplicate: None, parse_by_hand }
+    }
+
+    /// Adds a field, remembering the first key that repeats.
+    fn push(&mut self, key: Cow<'a, str>, value: &'a str) {
+        if self.fields.iter().any(|(k, _)| *k == key) {
+            self.duplicate.get_or_insert_with(|| key.to_string());
+        }
+        self.fields.push((key, value));
+    }
+
+    fn raw(&self, name: &str) -> Option<&'a str> {
         self.fields.iter().find(|(k, _)| k == name).map(|(_, v)| *v)
     }
 
     /// A required field, parsed as `T`.
-    fn req<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<T, String> {
+    fn req<T: serde::de::DeserializeOwned + 'static>(&self, name: &str) -> Result<T, String> {
         let raw = self.raw(name).ok_or_else(|| format!("missing field `{name}`"))?;
-        parse_field(name, raw)
+        self.parse(name, raw)
     }
 
     /// An optional field: absent and `null` both give `None`.
-    fn opt<T: serde::de::DeserializeOwned>(&self, name: &str) -> Result<Option<T>, String> {
+    fn opt<T: serde::de::DeserializeOwned + 'static>(&self, name: &str) -> Result<Option<T>, String> {
         match self.raw(name) {
             None => Ok(None),
-            Some(raw) => parse_field(name, raw),
+            Some(raw) => self.parse(name, raw),
         }
     }
+
+    fn parse<T: serde::de::DeserializeOwned + 'static>(&self, name: &str, raw: &str) -> Result<T, String> {
+        match self.parse_by_hand.then(|| parse_plain(raw)).flatten() {
+            Some(value) => Ok(value),
+            None => parse_field(name, raw),
+        }
+    }
+
+    /// The body's `type` if it is a string; borrowed from the line when the
+    /// string is plain, which saves an allocation on every line.
+    fn kind(&self) -> Option<Cow<'a, str>> {
+        let raw = self.raw("type")?;
+        match plain_str(raw) {
+            Some(kind) if self.parse_by_hand => Some(Cow::Borrowed(kind)),
+            _ => parse_field::<String>("type", raw).ok().map(Cow::Owned),
+        }
+    }
+}
+
+/// `raw` parsed without serde, when `T` is one of the hottest field types and
+/// `raw` is in a form whose serde result is certain; `None` leaves the field
+/// to serde, errors included.
+fn parse_plain<T: 'static>(raw: &str) -> Option<T> {
+    let mut parsed: Option<T> = None;
+    // `T` is known at compile time, so each instance keeps at most one arm.
+    let slot: &mut dyn Any = &mut parsed;
+    if let Some(slot) = slot.downcast_mut::<Option<u64>>() {
+        *slot = plain_u64(raw);
+    } else if let Some(slot) = slot.downcast_mut::<Option<Option<u64>>>() {
+        *slot = plain_u64(raw).map(Some);
+    } else if let Some(slot) = slot.downcast_mut::<Option<i64>>() {
+        *slot = plain_i64(raw);
+    } else if let Some(slot) = slot.downcast_mut::<Option<Vec<i64>>>() {
+        *slot = plain_i64_list(raw);
+    } else if let Some(slot) = slot.downcast_mut::<Option<String>>() {
+        *slot = plain_str(raw).map(str::to_string);
+    }
+    parsed
+}
+
+/// Digits without a leading zero that fit a `u64`: serde reads exactly such a
+/// text as that number. (`str::parse` alone would also take `+1` and `007`.)
+fn plain_u64(raw: &str) -> Option<u64> {
+    let canonical = raw.starts_with(|c: char| c.is_ascii_digit()) && (raw.len() == 1 || !raw.starts_with('0'));
+    canonical.then(|| raw.parse().ok()).flatten()
+}
+
+/// A `u64` text up to `i64::MAX`, or a minus and one with a magnitude from 1
+/// to 2^63. serde reads `-0` as the float `-0.0`, which an `i64` refuses, so
+/// it is left to serde.
+fn plain_i64(raw: &str) -> Option<i64> {
+    match raw.strip_prefix('-') {
+        Some(magnitude) => plain_u64(magnitude).filter(|&m| m != 0).and_then(|m| 0i64.checked_sub_unsigned(m)),
+        None => plain_u64(raw).and_then(|n| i64::try_from(n).ok()),
+    }
+}
+
+/// A JSON array of [`plain_i64`] texts.
+fn plain_i64_list(raw: &str) -> Option<Vec<i64>> {
+    let mut cursor = Cursor { text: raw, pos: 0 };
+    let mut values = Vec::new();
+    cursor.array(|cursor| {
+        values.push(plain_i64(cursor.integer()?)?);
+        Some(())
+    })?;
+    cursor.peek().is_none().then_some(values)
+}
+
+/// A quoted plain string's contents (see [`is_plain`]): serde reads the same
+/// text, as there are no escapes.
+fn plain_str(raw: &str) -> Option<&str> {
+    raw.strip_prefix('"')?.strip_suffix('"').filter(|text| text.bytes().all(is_plain))
 }
 
 /// Parses one field's raw JSON. serde's message ends with a position inside
 /// that field's text ("at line 1 column 4"), which would mislead a reader of
 /// the whole line, so it is cut off.
-fn parse_field<T: serde::de::DeserializeOwned>(name: &str, raw: &RawValue) -> Result<T, String> {
-    serde_json::from_str(raw.get()).map_err(|e| {
+fn parse_field<T: serde::de::DeserializeOwned>(name: &str, raw: &str) -> Result<T, String> {
+    serde_json::from_str(raw).map_err(|e| {
         let text = e.to_string();
         let text = text.rfind(" at line ").map_or(text.as_str(), |cut| &text[..cut]);
         format!("field `{name}`: {text}")
@@ -368,7 +455,7 @@ fn payload_from_fields(kind: &str, f: &BodyFields) -> Result<Payload, PayloadErr
 fn fields_object(f: &BodyFields) -> String {
     let mut map = serde_json::Map::new();
     for (k, v) in &f.fields {
-        if let Ok(value) = serde_json::from_str(v.get()) {
+        if let Ok(value) = serde_json::from_str(v) {
             map.insert(k.to_string(), value);
         }
     }
@@ -377,6 +464,16 @@ fn fields_object(f: &BodyFields) -> String {
 
 /// Decodes one line (without its newline).
 pub fn decode(line: &[u8]) -> Decoded {
+    match scan_fast(line) {
+        Some((src, dest, fields)) => decode_body(src.to_string(), dest.to_string(), &fields),
+        None => decode_without_fast_path(line),
+    }
+}
+
+/// [`decode`] through serde alone, for anything outside the fast scanner's
+/// form; public so that tests and fuzzing can check that both paths agree.
+#[doc(hidden)]
+pub fn decode_without_fast_path(line: &[u8]) -> Decoded {
     // serde reads a struct from a JSON array too (fields by position), so
     // `["c1", "n1", {...}]` would be served: only objects are messages. (The
     // body is read as a map, which already refuses arrays.)
@@ -387,12 +484,24 @@ pub fn decode(line: &[u8]) -> Decoded {
         Ok(raw) => raw,
         Err(e) => return Decoded::Unanswerable(format!("not a Maelstrom message ({e})")),
     };
-    let fields = &raw.body;
+    decode_body(raw.src, raw.dest, &raw.body)
+}
+
+/// Whether [`decode`] reads `line` with its fast scanner; for tests that must
+/// know the fast path was exercised.
+#[doc(hidden)]
+pub fn takes_fast_path(line: &[u8]) -> bool {
+    scan_fast(line).is_some()
+}
+
+/// Turns a parsed envelope into a message, a rejection, or an unanswerable
+/// line.
+fn decode_body(src: String, dest: String, fields: &BodyFields) -> Decoded {
     let (msg_id, in_reply_to) = match (fields.opt::<u64>("msg_id"), fields.opt::<u64>("in_reply_to")) {
         (Ok(msg_id), Ok(in_reply_to)) => (msg_id, in_reply_to),
         (Err(e), _) | (_, Err(e)) => return Decoded::Unanswerable(format!("{e} (expected a non-negative integer)")),
     };
-    let kind: Option<String> = fields.req("type").ok();
+    let kind = fields.kind();
     let payload = match &kind {
         None => Err(PayloadError::Malformed("body.type is missing or not a string".into())),
         Some(kind) => payload_from_fields(kind, fields),
@@ -404,7 +513,7 @@ pub fn decode(line: &[u8]) -> Decoded {
         }
         Ok(payload) => {
             let body = Body { payload, in_reply_to, msg_id };
-            return Decoded::Message(Envelope { src: raw.src, dest: raw.dest, body });
+            return Decoded::Message(Envelope { src, dest, body });
         }
         Err(PayloadError::UnknownType) => (error_code::NOT_SUPPORTED, format!("unsupported request type {kind:?}")),
         Err(PayloadError::Malformed(e)) if kind.is_empty() => (error_code::MALFORMED_REQUEST, e),
@@ -413,10 +522,191 @@ pub fn decode(line: &[u8]) -> Decoded {
     // Replies and messages without a msg_id cannot be answered, not even
     // with an error: answering errors with errors could loop between nodes.
     match msg_id {
-        Some(id) if in_reply_to.is_none() => {
-            Decoded::Rejected(Rejection { src: raw.src, dest: raw.dest, in_reply_to: id, code, text })
-        }
+        Some(id) if in_reply_to.is_none() => Decoded::Rejected(Rejection { src, dest, in_reply_to: id, code, text }),
         _ => Decoded::Unanswerable(text),
+    }
+}
+
+/// Reads a line in the common, simple form without serde, or gives `None`
+/// for anything else, which [`decode_without_fast_path`] then handles: serde's
+/// generic machinery makes a line cost two to three times as much.
+///
+/// The form: JSON whitespace anywhere between tokens; an object with the keys
+/// `src`, `dest` and `body`, once each, in any order, and no others; `src`,
+/// `dest` and every key in `body` plain strings (see [`is_plain`]); every value
+/// in `body` a plain string, an integer, `true`, `false`, `null` or a flat
+/// array of those. Within it serde reads the same envelope and the same value
+/// texts, so everything after the scan is shared and the paths cannot differ.
+/// Integers may have any length: overflow is the field parser's concern, as on
+/// the serde path.
+fn scan_fast(line: &[u8]) -> Option<(&str, &str, BodyFields<'_>)> {
+    // The form is ASCII, but no pass of its own checks that: a non-ASCII
+    // byte belongs to no token the cursor accepts, so the scan stops there.
+    let mut cursor = Cursor { text: std::str::from_utf8(line).ok()?, pos: 0 };
+    let (mut src, mut dest, mut body) = (None, None, None);
+    cursor.eat(b'{')?;
+    loop {
+        let key = cursor.plain_str()?;
+        cursor.eat(b':')?;
+        match key {
+            "src" if src.is_none() => src = Some(cursor.plain_str()?),
+            "dest" if dest.is_none() => dest = Some(cursor.plain_str()?),
+            "body" if body.is_none() => body = Some(cursor.body()?),
+            _ => return None,
+        }
+        if cursor.eat(b',').is_none() {
+            break;
+        }
+    }
+    cursor.eat(b'}')?;
+    if cursor.peek().is_some() {
+        return None;
+    }
+    Some((src?, dest?, body?))
+}
+
+/// A byte in a plain string: printable ASCII other than the quote and the
+/// backslash, so the string's JSON text is its value, with no escapes.
+fn is_plain(byte: u8) -> bool {
+    // A table: one load per byte instead of three comparisons, in the
+    // scanner's busiest loop.
+    const PLAIN: [bool; 256] = {
+        let mut plain = [false; 256];
+        let mut byte = b' ';
+        while byte <= b'~' {
+            plain[byte as usize] = byte != b'"' && byte != b'\\';
+            byte += 1;
+        }
+        plain
+    };
+    PLAIN[usize::from(byte)]
+}
+
+/// A position in a line, for [`scan_fast`] and [`plain_i64_list`]. Each
+/// reading method skips the whitespace before its token and gives `None` when
+/// the token is not in the fast form. Slices are taken with `str::get`, so a
+/// position inside a multi-byte character fails instead of panicking.
+struct Cursor<'a> {
+    text: &'a str,
+    pos: usize,
+}
+
+// The small methods are forced inline: as calls they keep the cursor in
+// memory, and the scan measured about 20% slower.
+impl<'a> Cursor<'a> {
+    #[inline(always)]
+    fn skip_whitespace(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.text.as_bytes().get(self.pos) {
+            self.pos += 1;
+        }
+    }
+
+    /// The next byte after whitespace, not consumed.
+    #[inline(always)]
+    fn peek(&mut self) -> Option<u8> {
+        self.skip_whitespace();
+        self.text.as_bytes().get(self.pos).copied()
+    }
+
+    /// Consumes `byte` if it comes next.
+    #[inline(always)]
+    fn eat(&mut self, byte: u8) -> Option<()> {
+        (self.peek()? == byte).then(|| self.pos += 1)
+    }
+
+    /// Consumes `word` if it comes next.
+    #[inline(always)]
+    fn eat_word(&mut self, word: &str) -> Option<()> {
+        self.text.get(self.pos..)?.starts_with(word).then(|| self.pos += word.len())
+    }
+
+    /// A plain string's contents.
+    #[inline(always)]
+    fn plain_str(&mut self) -> Option<&'a str> {
+        self.eat(b'"')?;
+        let start = self.pos;
+        let len = self.text.as_bytes().get(start..)?.iter().position(|&b| !is_plain(b))?;
+        self.pos = start + len;
+        self.eat_word("\"")?;
+        self.text.get(start..start + len)
+    }
+
+    /// An integer as JSON writes it, an optional minus, then `0` or digits
+    /// not starting with `0`; its text. (A fraction or exponent after it is
+    /// not a delimiter, so the caller bails.)
+    #[inline(always)]
+    fn integer(&mut self) -> Option<&'a str> {
+        self.skip_whitespace();
+        let start = self.pos;
+        self.eat_word("-"); // optional
+        let digits = self.text.as_bytes().get(self.pos..)?;
+        let len = digits.iter().take_while(|b| b.is_ascii_digit()).count();
+        if len == 0 || (len > 1 && digits.first() == Some(&b'0')) {
+            return None;
+        }
+        self.pos += len;
+        self.text.get(start..self.pos)
+    }
+
+    #[inline(always)]
+    fn scalar(&mut self) -> Option<()> {
+        match self.peek()? {
+            b'"' => self.plain_str().map(drop),
+            b'-' | b'0'..=b'9' => self.integer().map(drop),
+            b't' => self.eat_word("true"),
+            b'f' => self.eat_word("false"),
+            b'n' => self.eat_word("null"),
+            _ => None,
+        }
+    }
+
+    /// A scalar or a flat array of scalars; its JSON text, which is what
+    /// serde's `RawValue` holds: from the first byte of the value to its
+    /// last, inner whitespace included.
+    #[inline(always)]
+    fn value(&mut self) -> Option<&'a str> {
+        self.skip_whitespace();
+        let start = self.pos;
+        if self.peek()? == b'[' {
+            self.array(Self::scalar)?;
+        } else {
+            self.scalar()?;
+        }
+        self.text.get(start..self.pos)
+    }
+
+    /// An array, its items read by `item`.
+    #[inline(always)]
+    fn array(&mut self, mut item: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
+        self.eat(b'[')?;
+        if self.eat(b']').is_some() {
+            return Some(());
+        }
+        loop {
+            item(self)?;
+            if self.eat(b',').is_none() {
+                break;
+            }
+        }
+        self.eat(b']')
+    }
+
+    fn body(&mut self) -> Option<BodyFields<'a>> {
+        let mut fields = BodyFields::new(true);
+        self.eat(b'{')?;
+        if self.eat(b'}').is_some() {
+            return Some(fields);
+        }
+        loop {
+            let key = self.plain_str()?;
+            self.eat(b':')?;
+            fields.push(Cow::Borrowed(key), self.value()?);
+            if self.eat(b',').is_none() {
+                break;
+            }
+        }
+        self.eat(b'}')?;
+        Some(fields)
     }
 }
 
@@ -497,6 +787,146 @@ pub fn wire_len<T: Serialize + ?Sized>(value: &T) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What clients send (compact) and what nodes send (our own spacing).
+    const HOT_LINES: [&str; 4] = [
+        r#"{"src":"c1","dest":"n1","body":{"type":"broadcast","msg_id":5,"message":123}}"#,
+        r#"{"src":"c1","dest":"n1","body":{"type":"digest","msg_id":102}}"#,
+        r#"{"src": "n2", "dest": "n1", "body": {"type": "flush", "seq": 3, "values": [1, 2, 3], "digest": "ab12", "msg_id": 9}}"#,
+        r#"{"src":"c0","dest":"n1","body":{"type":"init","msg_id":1,"node_id":"n1","node_ids":["n1","n2"]}}"#,
+    ];
+
+    fn assert_paths_agree(line: &str) {
+        assert_eq!(decode(line.as_bytes()), decode_without_fast_path(line.as_bytes()), "{line}");
+    }
+
+    #[test]
+    fn hot_lines_take_the_fast_path_and_read_what_serde_reads() {
+        for line in HOT_LINES {
+            let (src, dest, fields) = scan_fast(line.as_bytes()).unwrap_or_else(|| panic!("not on the fast path: {line}"));
+            let raw: RawEnvelope = serde_json::from_str(line).expect("valid envelope");
+            assert_eq!((src, dest), (raw.src.as_str(), raw.dest.as_str()));
+            assert_eq!(fields.fields, raw.body.fields, "{line}");
+            assert!(matches!(decode(line.as_bytes()), Decoded::Message(_)), "{line}");
+            assert_paths_agree(line);
+        }
+        let (_, _, flush) = scan_fast(HOT_LINES[2].as_bytes()).expect("fast path");
+        assert_eq!(flush.raw("values"), Some("[1, 2, 3]"));
+    }
+
+    #[test]
+    fn lines_outside_the_fast_form_go_to_serde() {
+        let body = |fields: &str| format!(r#"{{"src":"c1","dest":"n1","body":{{"type":"broadcast","msg_id":5,{fields}}}}}"#);
+        let outside = [
+            body(r#""message":1,"note":"a\"b""#),
+            body(r#""message":1,"n\u006fte":"x""#),
+            r#"{"src":"c\u0031","dest":"n1","body":{"type":"read","msg_id":5}}"#.to_string(),
+            body(r#""message":1.5"#),
+            body(r#""message":1e3"#),
+            body(r#""message":-0.0"#),
+            body(r#""message":01"#),
+            body(r#""message":-"#),
+            body(r#""message":1,"topology":{"n1":["n2"]}"#),
+            body(r#""message":[[1]]"#),
+            body(r#""message":[1,]"#),
+            body(r#""message":1,"note":"é""#),
+            body("\"message\":1,\"note\":\"tab\there\""),
+            body("\"message\":1,\"note\":\"del\x7f\""),
+            r#"{"src":"cé","dest":"n1","body":{"type":"read","msg_id":5}}"#.to_string(),
+            r#"{"src":"c1","dest":"n1","id":3,"body":{"type":"read","msg_id":5}}"#.to_string(),
+            r#"{"src":"c1","src":"c2","dest":"n1","body":{"type":"read","msg_id":5}}"#.to_string(),
+            r#"{"src":"c1","dest":"n1"}"#.to_string(),
+            r#"{"src":"c1","dest":"n1","body":{"type":"read","msg_id":5}} x"#.to_string(),
+            r#"{"src":"c1","dest":"n1","body":{"type":"read","msg_id":5}}}"#.to_string(),
+            r#"{"src":"c1","dest":"n1","body":{"type":"read","msg_id":5}"#.to_string(),
+            "\x0c{\"src\":\"c1\",\"dest\":\"n1\",\"body\":{\"type\":\"read\",\"msg_id\":5}}".to_string(),
+            r#"["c1","n1",{"type":"read","msg_id":5}]"#.to_string(),
+            "{}".to_string(),
+            String::new(),
+        ];
+        for line in &outside {
+            assert!(scan_fast(line.as_bytes()).is_none(), "took the fast path: {line}");
+            assert_paths_agree(line);
+        }
+    }
+
+    #[test]
+    fn odd_lines_inside_the_fast_form_decode_as_serde_decodes_them() {
+        let body = |fields: &str| format!(r#"{{"src":"c1","dest":"n1","body":{{{fields}}}}}"#);
+        let inside = [
+            body(r#""type":"broadcast","msg_id":5,"message":1,"message":2"#),
+            body(r#""type":"read","msg_id":5,"type":"read""#),
+            body(r#""type":"broadcast","msg_id":18446744073709551616,"message":1"#),
+            body(r#""type":"broadcast","msg_id":-1,"message":1"#),
+            body(r#""type":"broadcast","msg_id":5,"message":9223372036854775808"#),
+            body(r#""type":"broadcast","msg_id":5,"message":-9223372036854775809"#),
+            body(r#""type":"broadcast","msg_id":5,"message":-0"#),
+            body(r#""type":"broadcast","msg_id":5,"message":123456789012345678901234567890"#),
+            body(r#""type":"broadcast","msg_id":null,"message":1"#),
+            body(r#""type":"read_ok","in_reply_to":5,"messages":[]"#),
+            body(r#""type":5,"msg_id":5"#),
+            body(r#""type":"frobnicate","msg_id":5,"x":[true,false,null,"s",-3]"#),
+            body(r#""type":"digest_sync_ok","match":true,"transferred":0,"local_messages":null,"in_reply_to":1"#),
+            body(r#""type":"push","msg_id":5,"values":[1,-0]"#),
+            body(r#""type":"push","msg_id":5,"values":[ 1 , -2 ]"#),
+            body(r#""type":"push","msg_id":5,"values":[9223372036854775808]"#),
+            body(r#""type":"flush","msg_id":5,"seq":-1,"values":[],"digest":"ab""#),
+            body(""),
+            " \t\r\n{ \"body\" : { \"msg_id\" : 5 , \"type\" : \"read\" } , \"dest\" : \"n1\" , \"src\" : \"c1\" } \n"
+                .to_string(),
+        ];
+        for line in &inside {
+            assert!(scan_fast(line.as_bytes()).is_some(), "not on the fast path: {line}");
+            assert_paths_agree(line);
+        }
+        let (_, _, fields) = scan_fast(inside[0].as_bytes()).expect("fast path");
+        assert_eq!(fields.duplicate.as_deref(), Some("message"));
+    }
+
+    /// Where a hand-written parser answers, serde gives the same value.
+    fn assert_hand_parser_agrees<T>(raw: &str) -> bool
+    where
+        T: serde::de::DeserializeOwned + PartialEq + std::fmt::Debug + 'static,
+    {
+        let by_hand = parse_plain::<T>(raw);
+        if let Some(value) = &by_hand {
+            assert_eq!(serde_json::from_str::<T>(raw).as_ref().ok(), Some(value), "{raw:?}");
+        }
+        by_hand.is_some()
+    }
+
+    #[test]
+    fn hand_parsers_answer_only_where_serde_gives_the_same_value() {
+        #[rustfmt::skip]
+        let texts = [
+            "0", "5", "007", "-0", "-1", "+1", " 5", "1.0", "1e2", "null", "true",
+            "18446744073709551615", "18446744073709551616", "9223372036854775807", "9223372036854775808",
+            "-9223372036854775808", "-9223372036854775809",
+            r#""""#, r#""ab""#, r#""a\"b""#, r#""é""#, "\"a\tb\"", "\"a\x7fb\"", r#"""#,
+            "[]", "[ ]", "[1, -2,3]", "[1,]", "[-0]", "[01]", "[1] x", "[1.5]", r#"["a"]"#,
+        ];
+        let mut answered = Vec::new();
+        for raw in texts {
+            let answers = [
+                assert_hand_parser_agrees::<u64>(raw),
+                assert_hand_parser_agrees::<Option<u64>>(raw),
+                assert_hand_parser_agrees::<i64>(raw),
+                assert_hand_parser_agrees::<Vec<i64>>(raw),
+                assert_hand_parser_agrees::<String>(raw),
+                assert_hand_parser_agrees::<u32>(raw),
+            ];
+            answered.push(answers);
+        }
+        let by_text = |raw: &str| answered[texts.iter().position(|t| *t == raw).expect("listed")];
+        assert_eq!(by_text("5"), [true, true, true, false, false, false]);
+        assert_eq!(by_text("18446744073709551615"), [true, true, false, false, false, false]);
+        assert_eq!(by_text("-9223372036854775808"), [false, false, true, false, false, false]);
+        assert_eq!(by_text("[1, -2,3]"), [false, false, false, true, false, false]);
+        assert_eq!(by_text(r#""ab""#), [false, false, false, false, true, false]);
+        for raw in ["007", "-0", "+1", " 5", "18446744073709551616", "[-0]", r#""a\"b""#, "\"a\tb\""] {
+            assert_eq!(by_text(raw), [false; 6], "{raw:?} is left to serde");
+        }
+    }
 
     fn reply(payload: Payload) -> Envelope {
         Envelope { src: "n1".into(), dest: "c1".into(), body: Body { payload, in_reply_to: Some(3), msg_id: Some(7) } }
