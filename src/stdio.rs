@@ -9,13 +9,14 @@
 //! A reader thread reads stdin in large chunks and hands over each chunk's
 //! complete lines as one buffer, so the serving loop can wait for "input or
 //! the next timer, whichever comes first", and a burst of 60k requests costs a
-//! few dozen reads and channel hand-offs instead of one per line. Output is
+//! few dozen reads and channel hand-offs instead of one per line. Served
+//! buffers go back to the reader to be refilled. Output is
 //! gathered in one buffer while more input is already queued and written
 //! before the loop blocks, so a reply is never held back while the service
 //! waits.
 
 use std::io::{self, Read, Write};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, TryRecvError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -49,7 +50,7 @@ pub trait LineService {
 pub fn serve_lines(service: &mut impl LineService) -> io::Result<()> {
     let started = Instant::now();
     let elapsed_ms = || started.elapsed().as_millis() as u64;
-    let chunks = spawn_chunk_reader(io::stdin());
+    let ChunkReader { chunks, spent } = spawn_chunk_reader(io::stdin());
     let mut stdout = io::stdout().lock();
     let mut out = Vec::with_capacity(OUTPUT_HIGH_WATER_BYTES * 2);
     let mut write_out = |out: &mut Vec<u8>| -> io::Result<()> {
@@ -93,14 +94,26 @@ pub fn serve_lines(service: &mut impl LineService) -> io::Result<()> {
                 write_out(&mut out)?;
             }
         }
+        // The reader refills this buffer: no fresh memory per chunk. (If the
+        // reader is gone, stdin is at its end and the buffer just drops.)
+        let _ = spent.send(chunk);
     }
+}
+
+/// The two ends the serving loop holds of a reader thread.
+struct ChunkReader {
+    /// Buffers of whole lines, in input order.
+    chunks: Receiver<Vec<u8>>,
+    /// Buffers handed back for reuse once their lines are served.
+    spent: Sender<Vec<u8>>,
 }
 
 /// Reads `input` on its own thread and sends buffers of whole lines (the last
 /// one, at end of input, may lack its newline); the channel closes at end of
 /// input or on a read error, which is logged.
-fn spawn_chunk_reader(mut input: impl Read + Send + 'static) -> Receiver<Vec<u8>> {
-    let (tx, rx) = mpsc::sync_channel(CHUNK_QUEUE_CAPACITY);
+fn spawn_chunk_reader(mut input: impl Read + Send + 'static) -> ChunkReader {
+    let (tx, chunks) = mpsc::sync_channel(CHUNK_QUEUE_CAPACITY);
+    let (spent, recycled) = mpsc::channel::<Vec<u8>>();
     thread::spawn(move || {
         let mut read_buffer = vec![0u8; READ_CHUNK_BYTES];
         // Bytes read after the last newline, carried into the next chunk.
@@ -112,34 +125,40 @@ fn spawn_chunk_reader(mut input: impl Read + Send + 'static) -> Receiver<Vec<u8>
                     result => break result,
                 }
             };
-            let mut chunk = std::mem::take(&mut partial_line);
-            let searched = chunk.len();
-            match read {
-                Ok(0) | Err(_) => {
+            let fresh = match read {
+                Ok(n) if n > 0 => &read_buffer[..n],
+                _ => {
                     if let Err(e) = read {
                         eprintln!("anti-entropy: cannot read stdin: {e}");
                     }
-                    if !chunk.is_empty() {
-                        let _ = tx.send(chunk);
+                    if !partial_line.is_empty() {
+                        let _ = tx.send(partial_line);
                     }
                     return;
                 }
-                Ok(n) => chunk.extend_from_slice(&read_buffer[..n]),
-            }
-            // Only the new bytes can hold the chunk's last newline, so a line
-            // of several MB is scanned once, not once per read.
-            match memchr::memrchr(b'\n', &chunk[searched..]) {
-                Some(at) => {
-                    partial_line = chunk.split_off(searched + at + 1);
-                    if tx.send(chunk).is_err() {
-                        return;
-                    }
-                }
-                None => partial_line = chunk,
+            };
+            let Some(last_newline) = memchr::memrchr(b'\n', fresh) else {
+                partial_line.extend_from_slice(fresh);
+                continue;
+            };
+            // A spent buffer if one is back, except that a long partial line
+            // (a message of megabytes) becomes the chunk rather than be copied.
+            let mut chunk = if partial_line.len() >= READ_CHUNK_BYTES {
+                std::mem::take(&mut partial_line)
+            } else {
+                let mut chunk = recycled.try_recv().unwrap_or_default();
+                chunk.clear();
+                chunk.append(&mut partial_line);
+                chunk
+            };
+            chunk.extend_from_slice(&fresh[..=last_newline]);
+            partial_line.extend_from_slice(&fresh[last_newline + 1..]);
+            if tx.send(chunk).is_err() {
+                return;
             }
         }
     });
-    rx
+    ChunkReader { chunks, spent }
 }
 
 #[cfg(test)]
@@ -163,9 +182,10 @@ mod tests {
     }
 
     fn lines_through_reader(data: &[u8], step: usize) -> Vec<Vec<u8>> {
-        let chunks = spawn_chunk_reader(Trickle { data: data.to_vec(), at: 0, step });
+        let ChunkReader { chunks, spent } = spawn_chunk_reader(Trickle { data: data.to_vec(), at: 0, step });
         let mut lines = Vec::new();
         for chunk in chunks {
+            let _ = spent.send(b"stale bytes of a spent chunk".to_vec());
             assert!(!chunk.is_empty(), "empty chunk sent");
             let body = chunk.strip_suffix(b"\n").unwrap_or(&chunk);
             lines.extend(body.split(|&b| b == b'\n').map(<[u8]>::to_vec));
