@@ -59,7 +59,7 @@ pub unsafe fn compress_from<const N: usize>(initial_state: &[u32; 8], blocks: &[
     }
     // Four rounds of every block in turn, so the blocks' chains interleave.
     macro_rules! rounds4 {
-        ($group:literal, $slot:literal, $schedule:literal) => {
+        ($group:expr, $slot:literal, $schedule:literal) => {
             let k = _mm_loadu_si128(K.as_ptr().add(4 * $group) as *const __m128i);
             for s in 0..N {
                 if $schedule {
@@ -79,18 +79,15 @@ pub unsafe fn compress_from<const N: usize>(initial_state: &[u32; 8], blocks: &[
     rounds4!(1, 1, false);
     rounds4!(2, 2, false);
     rounds4!(3, 3, false);
-    rounds4!(4, 0, true);
-    rounds4!(5, 1, true);
-    rounds4!(6, 2, true);
-    rounds4!(7, 3, true);
-    rounds4!(8, 0, true);
-    rounds4!(9, 1, true);
-    rounds4!(10, 2, true);
-    rounds4!(11, 3, true);
-    rounds4!(12, 0, true);
-    rounds4!(13, 1, true);
-    rounds4!(14, 2, true);
-    rounds4!(15, 3, true);
+    // The 48 scheduled rounds as a loop over one turn of the ring: fully
+    // unrolled, the body is too big for the CPU's decoded-instruction cache,
+    // and four blocks measured 30 ns each instead of 20 (Zen 4).
+    for quad in 1..4 {
+        rounds4!(4 * quad, 0, true);
+        rounds4!(4 * quad + 1, 1, true);
+        rounds4!(4 * quad + 2, 2, true);
+        rounds4!(4 * quad + 3, 3, true);
+    }
 
     let mut states = [[0u32; 8]; N];
     for (s, state) in states.iter_mut().enumerate() {
