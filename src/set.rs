@@ -133,10 +133,11 @@ impl MessageSet {
 
     /// Inserts `value`; returns whether it was new.
     pub fn insert(&mut self, value: i64) -> bool {
-        match insert_rec(&mut self.root, value, true) {
+        let mut added = Fingerprint::EMPTY;
+        match insert_rec(&mut self.root, value, true, &mut added) {
             Inserted::Duplicate => return false,
-            Inserted::Fits(added) => self.total.add(&added),
-            Inserted::Split(added, right) => {
+            Inserted::Fits => self.total.add(&added),
+            Inserted::Split(right) => {
                 self.total.add(&added);
                 self.grow_root(right);
             }
@@ -276,15 +277,17 @@ fn split_point(len: usize, pos: usize, rightmost: bool) -> usize {
 /// What inserting into a subtree did.
 enum Inserted {
     Duplicate,
-    /// The value was added; its fingerprint, for the ancestors' aggregates.
-    Fits(Fingerprint),
+    /// The value was added.
+    Fits,
     /// Added, and the node split off this new right sibling.
-    Split(Fingerprint, Child),
+    Split(Child),
 }
 
 /// Inserts a value in one descent: the leaf finds out whether it is new,
-/// hashes it only then, and the aggregates are updated on the way back up.
-fn insert_rec(node: &mut Node, value: i64, rightmost: bool) -> Inserted {
+/// hashes it only then into `added`, and the aggregates are updated on the
+/// way back up. (`added` is an out-parameter because a 136-byte fingerprint
+/// returned through every level was copied at each.)
+fn insert_rec(node: &mut Node, value: i64, rightmost: bool, added: &mut Fingerprint) -> Inserted {
     match node {
         Node::Leaf(values) => {
             let pos = match values.last() {
@@ -295,31 +298,32 @@ fn insert_rec(node: &mut Node, value: i64, rightmost: bool) -> Inserted {
                 return Inserted::Duplicate;
             }
             values.insert(pos, value);
-            let added = Fingerprint::of_value(value);
+            *added = Fingerprint::of_value(value);
             if values.len() <= LEAF_CAPACITY {
-                return Inserted::Fits(added);
+                return Inserted::Fits;
             }
             let at = split_point(values.len(), pos, rightmost);
             let right = split_off_full(values, at, LEAF_CAPACITY);
-            let fingerprint = Fingerprint::of_values(right.iter().copied());
-            Inserted::Split(added, Child { min: right[0], fingerprint, node: Box::new(Node::Leaf(right)) })
+            // Appending splits off the new value alone: its hash is at hand.
+            let fingerprint = if right[..] == [value] { *added } else { Fingerprint::of_values(right.iter().copied()) };
+            Inserted::Split(Child { min: right[0], fingerprint, node: Box::new(Node::Leaf(right)) })
         }
         Node::Inner(children) => {
             let idx = route(children, value);
             let child_rightmost = rightmost && idx == children.len() - 1;
             let child = &mut children[idx];
-            let (added, split) = match insert_rec(&mut child.node, value, child_rightmost) {
+            let split = match insert_rec(&mut child.node, value, child_rightmost, added) {
                 Inserted::Duplicate => return Inserted::Duplicate,
-                Inserted::Fits(added) => (added, None),
-                Inserted::Split(added, right) => (added, Some(right)),
+                Inserted::Fits => None,
+                Inserted::Split(right) => Some(right),
             };
             child.min = child.min.min(value);
-            child.fingerprint.add(&added);
-            let Some(split) = split else { return Inserted::Fits(added) };
+            child.fingerprint.add(added);
+            let Some(split) = split else { return Inserted::Fits };
             child.fingerprint.sub(&split.fingerprint);
             children.insert(idx + 1, split);
             if children.len() <= INNER_CAPACITY {
-                return Inserted::Fits(added);
+                return Inserted::Fits;
             }
             let at = split_point(children.len(), idx + 1, rightmost);
             let right = split_off_full(children, at, INNER_CAPACITY);
@@ -327,7 +331,7 @@ fn insert_rec(node: &mut Node, value: i64, rightmost: bool) -> Inserted {
             for c in &right {
                 fingerprint.add(&c.fingerprint);
             }
-            Inserted::Split(added, Child { min: right[0].min, fingerprint, node: Box::new(Node::Inner(right)) })
+            Inserted::Split(Child { min: right[0].min, fingerprint, node: Box::new(Node::Inner(right)) })
         }
     }
 }
