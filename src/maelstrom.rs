@@ -31,10 +31,10 @@ struct MaelstromNode(Node);
 impl MaelstromNode {
     /// Encodes everything the node wants to send, one line each.
     fn drain_outputs(&mut self, out: &mut Vec<u8>) {
-        while let Some(envelope) = self.0.poll_output() {
-            wire::write_json(&mut *out, &envelope).expect("writing to a Vec cannot fail");
+        self.0.for_each_output(|envelope| {
+            wire::write_json(&mut *out, envelope).expect("writing to a Vec cannot fail");
             out.push(b'\n');
-        }
+        });
     }
 }
 

@@ -218,6 +218,14 @@ impl Node {
         self.outbox.pop_front()
     }
 
+    /// Hands every queued message to `send` in order and empties the queue:
+    /// [`Node::poll_output`] until `None`, for a shell that only encodes
+    /// them, without moving each envelope out of the queue first.
+    pub fn for_each_output(&mut self, send: impl FnMut(&Envelope)) {
+        self.outbox.iter().for_each(send);
+        self.outbox.clear();
+    }
+
     /// The client-facing `digest_sync`: compare digests; on a mismatch merge
     /// the caller's messages and return the whole set.
     fn client_digest_sync(
