@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use anti_entropy::fingerprint::to_hex;
 use anti_entropy::stdio::{self, LineService};
-use anti_entropy::wire::{self, Body, Decoded, Envelope, Payload};
+use anti_entropy::wire::{self, Body, Decoded, Envelope, Name, Payload};
 use anti_entropy::MessageSet;
 use sha2::{Digest as _, Sha256};
 
@@ -321,7 +321,7 @@ fn naive_digest(values: &HashSet<i64>) -> String {
 #[derive(Default)]
 struct NaiveNode {
     values: HashSet<i64>,
-    node_id: String,
+    node_id: Name,
     next_msg_id: u64,
 }
 
@@ -332,7 +332,7 @@ impl LineService for NaiveNode {
         };
         let reply = match request.body.payload {
             Payload::Init { node_id, .. } => {
-                self.node_id = node_id;
+                self.node_id = node_id.into();
                 Payload::InitOk
             }
             Payload::Broadcast { message } => {

@@ -335,7 +335,7 @@ impl Node {
                 let new = self.learn(now_ms, values, Some(src));
                 self.counters.transferred += new;
                 let reply = Payload::SyncFullOk { values: self.set.to_vec() };
-                self.send_peer(src.to_string(), reply, Some(msg_id));
+                self.send_peer(src, reply, Some(msg_id));
             }
             Payload::SyncFullOk { values } => {
                 let new = self.learn(now_ms, values, Some(src));
@@ -381,7 +381,7 @@ impl Node {
         let f = self.gossip.followers.get_mut(follower).expect("just inserted");
         let seq = f.next_seq;
         f.next_seq += 1;
-        self.send_peer(follower.to_string(), Payload::Flush { seq, values: Vec::new(), digest }, None);
+        self.send_peer(follower, Payload::Flush { seq, values: Vec::new(), digest }, None);
     }
 
     /// Hearing a flush from a node more preferred than our hub means it is
@@ -507,7 +507,7 @@ impl Node {
                 }
                 let text = format!("malformed {}: {e}", msg.type_name());
                 let error = Payload::Error { code: wire::error_code::MALFORMED_REQUEST, text };
-                self.send_peer(src.to_string(), error, Some(msg_id));
+                self.send_peer(src, error, Some(msg_id));
                 return;
             }
         };
@@ -523,7 +523,7 @@ impl Node {
             } else {
                 0
             };
-            self.send_peer_priced(src.to_string(), Payload::Reconcile(reply), None, Some(full_state));
+            self.send_peer_priced(src, Payload::Reconcile(reply), None, Some(full_state));
         }
         let new = self.learn(now_ms, step.values_to_insert, Some(src));
         self.counters.transferred += new;

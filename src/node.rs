@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::gossip::{GossipState, MessageKind, NodeConfig};
 use crate::set::MessageSet;
-use crate::wire::{self, Body, Decoded, Envelope, Payload, Rejection};
+use crate::wire::{self, Body, Decoded, Envelope, Name, Payload, Rejection};
 
 /// Anti-entropy accounting since the node started, as `stats_ok` reports it.
 /// Field order is wire order.
@@ -58,7 +58,7 @@ const LOCAL_MESSAGES_FIELD_LEN: u64 = r#", "local_messages": "#.len() as u64;
 pub struct Node {
     pub(crate) config: NodeConfig,
     /// Our node id; empty until `init`.
-    pub(crate) id: String,
+    pub(crate) id: Name,
     pub(crate) node_ids: Vec<String>,
     /// The topology Maelstrom suggested. The node builds its own overlay
     /// (see `gossip`), so this is kept for inspection only.
@@ -166,7 +166,7 @@ impl Node {
         let from = self.reply_source(dest);
         let reply = match payload {
             Payload::Init { node_id, node_ids } => {
-                self.id = node_id;
+                self.id = node_id.into();
                 self.node_ids = node_ids;
                 self.gossip_init(now_ms);
                 Payload::InitOk
@@ -231,8 +231,8 @@ impl Node {
     fn client_digest_sync(
         &mut self,
         now_ms: u64,
-        from: String,
-        client: String,
+        from: Name,
+        client: Name,
         request_id: u64,
         remote_digest: &str,
         remote_messages: Option<Vec<i64>>,
@@ -260,7 +260,7 @@ impl Node {
     /// The `src` for replies: our id, or before `init` the address the
     /// request was sent to. A request addressed to our id hands over its
     /// `dest` string, which saves a copy of the id per reply.
-    fn reply_source(&self, dest: String) -> String {
+    fn reply_source(&self, dest: Name) -> Name {
         if self.id.is_empty() || dest == self.id {
             dest
         } else {
@@ -272,7 +272,8 @@ impl Node {
     /// what a full-state protocol would have sent in its place (push, flush
     /// and heartbeat messages stand in for a whole-set transfer; repair and
     /// full-state messages are whole-set transfers already).
-    pub(crate) fn send_peer(&mut self, dest: String, payload: Payload, in_reply_to: Option<u64>) {
+    pub(crate) fn send_peer(&mut self, dest: impl Into<Name>, payload: Payload, in_reply_to: Option<u64>) {
+        let dest = dest.into();
         let full_state_equivalent = match payload.kind() {
             MessageKind::Push | MessageKind::Digest => {
                 Some(self.whole_set_message_len(&dest, Payload::FullState { values: Vec::new() }))
@@ -286,12 +287,12 @@ impl Node {
     /// knows (`None`: the message is its own counterpart).
     pub(crate) fn send_peer_priced(
         &mut self,
-        dest: String,
+        dest: impl Into<Name>,
         payload: Payload,
         in_reply_to: Option<u64>,
         full_state_equivalent: Option<u64>,
     ) {
-        self.send_from(self.id.clone(), dest, payload, in_reply_to);
+        self.send_from(self.id.clone(), dest.into(), payload, in_reply_to);
         let bytes = wire::wire_len(self.outbox.back().expect("just queued"));
         self.counters.bytes_sent += bytes;
         self.counters.bytes_full_state += full_state_equivalent.unwrap_or(bytes);
@@ -302,14 +303,14 @@ impl Node {
     pub(crate) fn whole_set_message_len(&self, dest: &str, empty: Payload) -> u64 {
         let empty = Envelope {
             src: self.id.clone(),
-            dest: dest.to_string(),
+            dest: dest.into(),
             body: Body { payload: empty, in_reply_to: None, msg_id: Some(self.next_msg_id) },
         };
         wire::wire_len(&empty) - "[]".len() as u64 + self.set.json_list_len()
     }
 
     /// Queues a message with the next `msg_id`.
-    fn send_from(&mut self, src: String, dest: String, payload: Payload, in_reply_to: Option<u64>) {
+    fn send_from(&mut self, src: Name, dest: Name, payload: Payload, in_reply_to: Option<u64>) {
         let msg_id = self.next_msg_id;
         self.next_msg_id += 1;
         self.counters.messages_sent += 1;

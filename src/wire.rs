@@ -28,11 +28,16 @@ pub mod error_code {
     pub const MALFORMED_REQUEST: u32 = 12;
 }
 
+/// A node or client name as messages carry it. Names are short ("n1",
+/// "c12"), and a `CompactString` keeps up to 24 bytes inline: decoding a
+/// line and addressing its reply then allocate nothing for the names.
+pub type Name = compact_str::CompactString;
+
 /// One message: `{"src", "dest", "body"}`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Envelope {
-    pub src: String,
-    pub dest: String,
+    pub src: Name,
+    pub dest: Name,
     pub body: Body,
 }
 
@@ -197,8 +202,8 @@ pub enum Decoded {
 /// An answerable but unservable request: enough to address an error reply.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Rejection {
-    pub src: String,
-    pub dest: String,
+    pub src: Name,
+    pub dest: Name,
     pub in_reply_to: u64,
     pub code: u32,
     pub text: String,
@@ -209,8 +214,8 @@ pub struct Rejection {
 /// error can name it.
 #[derive(Deserialize)]
 struct RawEnvelope<'a> {
-    src: String,
-    dest: String,
+    src: Name,
+    dest: Name,
     #[serde(borrow)]
     body: BodyFields<'a>,
 }
@@ -468,7 +473,7 @@ pub fn decode(line: &[u8]) -> Decoded {
         return decoded;
     }
     match scan_fast(line) {
-        Some((src, dest, fields)) => decode_body(src.to_string(), dest.to_string(), &fields),
+        Some((src, dest, fields)) => decode_body(Name::new(src), Name::new(dest), &fields),
         None => decode_without_fast_path(line),
     }
 }
@@ -542,12 +547,12 @@ fn decode_hot(line: &[u8]) -> Option<Decoded> {
         return None;
     }
     let body = Body { payload, in_reply_to: body.in_reply_to, msg_id: body.msg_id };
-    Some(Decoded::Message(Envelope { src: src.to_string(), dest: dest.to_string(), body }))
+    Some(Decoded::Message(Envelope { src: Name::new(src), dest: Name::new(dest), body }))
 }
 
 /// Turns a parsed envelope into a message, a rejection, or an unanswerable
 /// line.
-fn decode_body(src: String, dest: String, fields: &BodyFields) -> Decoded {
+fn decode_body(src: Name, dest: Name, fields: &BodyFields) -> Decoded {
     let (msg_id, in_reply_to) = match (fields.opt::<u64>("msg_id"), fields.opt::<u64>("in_reply_to")) {
         (Ok(msg_id), Ok(in_reply_to)) => (msg_id, in_reply_to),
         (Err(e), _) | (_, Err(e)) => return Decoded::Unanswerable(format!("{e} (expected a non-negative integer)")),

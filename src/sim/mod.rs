@@ -656,8 +656,8 @@ impl Simulation {
         self.history.invoke(self.now_ms, msg_id, operation.clone());
         self.pending.insert(msg_id, PendingOp { operation, immediate, is_final_read });
         let envelope = Envelope {
-            src: format!("c{node}"),
-            dest: self.node_names[node].clone(),
+            src: compact_str::format_compact!("c{node}"),
+            dest: self.node_names[node].as_str().into(),
             body: Body { payload, in_reply_to: None, msg_id: Some(msg_id) },
         };
         let latency_ms = if immediate { 0 } else { self.config.latency.sample_ms(&mut self.client_rng) };
@@ -717,7 +717,7 @@ impl Simulation {
                 self.next_client_msg_id += 1;
                 let envelope = Envelope {
                     src: "c-setup".into(),
-                    dest: self.node_names[node].clone(),
+                    dest: self.node_names[node].as_str().into(),
                     body: Body { payload, in_reply_to: None, msg_id: Some(msg_id) },
                 };
                 self.deliver_to_node(node, envelope);
