@@ -531,7 +531,7 @@ struct HotBody<'a> {
 /// answerable. Any line that misses (a duplicate, an overflow, a missing
 /// field, ...) goes on, so every error text still comes from one place.
 fn decode_hot(line: &[u8]) -> Option<Decoded> {
-    let mut cursor = Cursor { text: std::str::from_utf8(line).ok()?, pos: 0 };
+    let mut cursor = Cursor { text: simdutf8::basic::from_utf8(line).ok()?, pos: 0 };
     let (src, dest, body) = cursor.envelope(Cursor::hot_body)?;
     let payload = match body.kind? {
         "broadcast" => Payload::Broadcast { message: body.message? },
@@ -598,7 +598,7 @@ fn decode_body(src: Name, dest: Name, fields: &BodyFields) -> Decoded {
 fn scan_fast(line: &[u8]) -> Option<(&str, &str, BodyFields<'_>)> {
     // The form is ASCII, but no pass of its own checks that: a non-ASCII
     // byte belongs to no token the cursor accepts, so the scan stops there.
-    let mut cursor = Cursor { text: std::str::from_utf8(line).ok()?, pos: 0 };
+    let mut cursor = Cursor { text: simdutf8::basic::from_utf8(line).ok()?, pos: 0 };
     cursor.envelope(Cursor::body)
 }
 
