@@ -15,7 +15,7 @@
 
 use std::collections::HashSet;
 use std::hint::black_box;
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, Read, Write};
 use std::process::{Command, ExitCode, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -88,17 +88,17 @@ struct Timing {
 // The child is reaped with wait4, which clippy does not recognise.
 #[allow(clippy::zombie_processes)]
 fn run_process(command: &mut Command, input: &[u8]) -> (Timing, Vec<String>) {
+    let expected_output_len = input.len() * 2;
     let input = input.to_vec();
     let started = Instant::now();
     let mut child = command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("spawn node");
     let mut stdin = child.stdin.take().expect("stdin");
     let writer = thread::spawn(move || stdin.write_all(&input).expect("write workload"));
-    let mut stdout = BufReader::with_capacity(1 << 16, child.stdout.take().expect("stdout"));
-    let mut lines = Vec::new();
-    let mut line = String::new();
-    while stdout.read_line(&mut line).expect("read output") > 0 {
-        lines.push(std::mem::take(&mut line));
-    }
+    // Output is read in bulk and split afterwards: reading it line by line
+    // was slower than the node writes it, so the node's wall time included
+    // waits on a full pipe.
+    let mut output = Vec::with_capacity(expected_output_len);
+    child.stdout.take().expect("stdout").read_to_end(&mut output).expect("read output");
     // wait4 instead of Child::wait: it also reports the child's CPU time.
     // The child is reaped here, so `child` is not waited on again.
     let mut status = 0;
@@ -110,6 +110,8 @@ fn run_process(command: &mut Command, input: &[u8]) -> (Timing, Vec<String>) {
     assert_eq!(reaped, child.id() as libc::pid_t, "wait4: {}", io::Error::last_os_error());
     assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "node exited with status {status:#x}");
     writer.join().expect("writer");
+    let output = String::from_utf8(output).expect("output is UTF-8");
+    let lines = output.lines().map(str::to_string).collect();
     let timeval = |t: libc::timeval| Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64);
     (Timing { wall, cpu: timeval(usage.ru_utime) + timeval(usage.ru_stime) }, lines)
 }
