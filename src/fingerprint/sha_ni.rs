@@ -22,7 +22,7 @@ const K: [u32; 64] = [
     0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
 ];
 
-/// Whether this CPU has the instructions [`compress_from`] needs.
+/// Whether this CPU has the instructions this module uses.
 pub fn available() -> bool {
     std::is_x86_feature_detected!("sha")
         && std::is_x86_feature_detected!("sse2")
@@ -30,33 +30,82 @@ pub fn available() -> bool {
         && std::is_x86_feature_detected!("sse4.1")
 }
 
-/// Compresses each block from `initial_state`, independently: entry `i` of
-/// the result is `sha2::compress256` of `blocks[i]` from `initial_state`.
+/// A compression stopped after its first six rounds, in the SHA
+/// instructions' layout (the word pairs ABEF and CDGH, as the registers
+/// named `abef` and `cdgh` below hold them at that point).
+///
+/// Those rounds read only the block's first 24 bytes, so every block that
+/// starts with the same 24 bytes shares this state: the element hash's blocks
+/// start with a fixed domain and a lane number, so it computes four midstates
+/// once and skips three of each block's 32 round instructions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Midstate {
+    abef: [u32; 4],
+    cdgh: [u32; 4],
+}
+
+/// Byte order within each 32-bit word: the message is big-endian.
+#[inline(always)]
+unsafe fn byte_swap_mask() -> __m128i {
+    _mm_set_epi64x(0x0C0D_0E0F_0809_0A0Bu64 as i64, 0x0405_0607_0001_0203u64 as i64)
+}
+
+/// `state` as the (ABEF, CDGH) pair the SHA instructions work on.
+#[inline(always)]
+unsafe fn to_abef_cdgh(state: &[u32; 8]) -> (__m128i, __m128i) {
+    let state_ptr = state.as_ptr() as *const __m128i;
+    let cdab = _mm_shuffle_epi32(_mm_loadu_si128(state_ptr), 0xB1);
+    let hgfe = _mm_shuffle_epi32(_mm_loadu_si128(state_ptr.add(1)), 0x1B);
+    (_mm_alignr_epi8(cdab, hgfe, 8), _mm_blend_epi16(hgfe, cdab, 0xF0))
+}
+
+/// The message words of `block`, four per vector.
+#[inline(always)]
+unsafe fn message_words(block: &[u8; 64]) -> [__m128i; 4] {
+    let block_ptr = block.as_ptr() as *const __m128i;
+    core::array::from_fn(|i| _mm_shuffle_epi8(_mm_loadu_si128(block_ptr.add(i)), byte_swap_mask()))
+}
+
+/// The first six rounds of compressing `block` from `initial_state`.
 ///
 /// # Safety
 /// The CPU must support SHA, SSE2, SSSE3 and SSE4.1 ([`available`]).
 #[target_feature(enable = "sha,sse2,ssse3,sse4.1")]
-pub unsafe fn compress_from<const N: usize>(initial_state: &[u32; 8], blocks: &[[u8; 64]; N]) -> [[u32; 8]; N] {
-    // Byte order within each 32-bit word: the message is big-endian.
-    let byte_swap = _mm_set_epi64x(0x0C0D_0E0F_0809_0A0Bu64 as i64, 0x0405_0607_0001_0203u64 as i64);
-    // The SHA instructions keep the state as the word pairs ABEF and CDGH.
-    let state_ptr = initial_state.as_ptr() as *const __m128i;
-    let cdab = _mm_shuffle_epi32(_mm_loadu_si128(state_ptr), 0xB1);
-    let hgfe = _mm_shuffle_epi32(_mm_loadu_si128(state_ptr.add(1)), 0x1B);
-    let abef_initial = _mm_alignr_epi8(cdab, hgfe, 8);
-    let cdgh_initial = _mm_blend_epi16(hgfe, cdab, 0xF0);
+pub unsafe fn midstate(initial_state: &[u32; 8], block: &[u8; 64]) -> Midstate {
+    let (mut abef, mut cdgh) = to_abef_cdgh(initial_state);
+    let w = message_words(block);
+    let wk = _mm_add_epi32(w[0], _mm_loadu_si128(K.as_ptr() as *const __m128i));
+    cdgh = _mm_sha256rnds2_epu32(cdgh, abef, wk);
+    abef = _mm_sha256rnds2_epu32(abef, cdgh, _mm_shuffle_epi32(wk, 0x0E));
+    let wk = _mm_add_epi32(w[1], _mm_loadu_si128(K.as_ptr().add(4) as *const __m128i));
+    cdgh = _mm_sha256rnds2_epu32(cdgh, abef, wk);
+    let mut out = Midstate { abef: [0; 4], cdgh: [0; 4] };
+    _mm_storeu_si128(out.abef.as_mut_ptr() as *mut __m128i, abef);
+    _mm_storeu_si128(out.cdgh.as_mut_ptr() as *mut __m128i, cdgh);
+    out
+}
 
-    let mut abef = [abef_initial; N];
-    let mut cdgh = [cdgh_initial; N];
+/// Finishes each block's compression from `initial_state`, independently:
+/// entry `i` of the result is the state `sha2::compress256` leaves after
+/// `blocks[i]` from `initial_state`, as big-endian bytes (a digest, when the
+/// block is a whole padded message), given that `midstates[i]` is
+/// `midstate(initial_state, &blocks[i])` (or that of any block with the same
+/// first 24 bytes).
+///
+/// # Safety
+/// The CPU must support SHA, SSE2, SSSE3 and SSE4.1 ([`available`]).
+#[target_feature(enable = "sha,sse2,ssse3,sse4.1")]
+pub unsafe fn compress_from_midstates<const N: usize>(
+    initial_state: &[u32; 8],
+    midstates: &[Midstate; N],
+    blocks: &[[u8; 64]; N],
+) -> [[u8; 32]; N] {
+    let (abef_initial, cdgh_initial) = to_abef_cdgh(initial_state);
+    let mut abef = midstates.map(|m| _mm_loadu_si128(m.abef.as_ptr() as *const __m128i));
+    let mut cdgh = midstates.map(|m| _mm_loadu_si128(m.cdgh.as_ptr() as *const __m128i));
     // The message schedule, four words per vector, as a ring of the last
     // four vectors.
-    let mut w = [[_mm_setzero_si128(); 4]; N];
-    for (words, block) in w.iter_mut().zip(blocks) {
-        let block_ptr = block.as_ptr() as *const __m128i;
-        for (i, word) in words.iter_mut().enumerate() {
-            *word = _mm_shuffle_epi8(_mm_loadu_si128(block_ptr.add(i)), byte_swap);
-        }
-    }
+    let mut w = blocks.map(|block| message_words(&block));
     // Four rounds of every block in turn, so the blocks' chains interleave.
     macro_rules! rounds4 {
         ($group:expr, $slot:literal, $schedule:literal) => {
@@ -75,8 +124,13 @@ pub unsafe fn compress_from<const N: usize>(initial_state: &[u32; 8], blocks: &[
             }
         };
     }
-    rounds4!(0, 0, false);
-    rounds4!(1, 1, false);
+    // Rounds 6 and 7, the second half of the second group: the midstate
+    // holds the first six.
+    let k = _mm_loadu_si128(K.as_ptr().add(4) as *const __m128i);
+    for s in 0..N {
+        let wk = _mm_add_epi32(w[s][1], k);
+        abef[s] = _mm_sha256rnds2_epu32(abef[s], cdgh[s], _mm_shuffle_epi32(wk, 0x0E));
+    }
     rounds4!(2, 2, false);
     rounds4!(3, 3, false);
     // The 48 scheduled rounds as a loop over one turn of the ring: fully
@@ -89,15 +143,15 @@ pub unsafe fn compress_from<const N: usize>(initial_state: &[u32; 8], blocks: &[
         rounds4!(4 * quad + 3, 3, true);
     }
 
-    let mut states = [[0u32; 8]; N];
-    for (s, state) in states.iter_mut().enumerate() {
+    let mut digests = [[0u8; 32]; N];
+    for (s, digest) in digests.iter_mut().enumerate() {
         let feba = _mm_shuffle_epi32(_mm_add_epi32(abef[s], abef_initial), 0x1B);
         let dchg = _mm_shuffle_epi32(_mm_add_epi32(cdgh[s], cdgh_initial), 0xB1);
-        let out = state.as_mut_ptr() as *mut __m128i;
-        _mm_storeu_si128(out, _mm_blend_epi16(feba, dchg, 0xF0));
-        _mm_storeu_si128(out.add(1), _mm_alignr_epi8(dchg, feba, 8));
+        let out = digest.as_mut_ptr() as *mut __m128i;
+        _mm_storeu_si128(out, _mm_shuffle_epi8(_mm_blend_epi16(feba, dchg, 0xF0), byte_swap_mask()));
+        _mm_storeu_si128(out.add(1), _mm_shuffle_epi8(_mm_alignr_epi8(dchg, feba, 8), byte_swap_mask()));
     }
-    states
+    digests
 }
 
 #[cfg(test)]
@@ -120,11 +174,20 @@ mod tests {
                 })
             });
             // SAFETY: `available()` said the instructions exist.
-            let pair = unsafe { compress_from(&initial, &[blocks[0], blocks[1]]) };
-            let four = unsafe { compress_from(&initial, &blocks) };
+            let midstates = blocks.map(|block| unsafe { midstate(&initial, &block) });
+            // SAFETY: as above.
+            let pair = unsafe { compress_from_midstates(&initial, &[midstates[0], midstates[1]], &[blocks[0], blocks[1]]) };
+            // SAFETY: as above.
+            let four = unsafe { compress_from_midstates(&initial, &midstates, &blocks) };
+            // Only the first 24 bytes matter to a midstate.
+            let mut same_start = blocks[0];
+            same_start[24..].fill(0xA5);
+            // SAFETY: as above.
+            assert_eq!(unsafe { midstate(&initial, &same_start) }, midstates[0]);
             for (i, block) in blocks.iter().enumerate() {
-                let mut expected = initial;
-                sha2::compress256(&mut expected, &[(*block).into()]);
+                let mut state = initial;
+                sha2::compress256(&mut state, &[(*block).into()]);
+                let expected: [u8; 32] = core::array::from_fn(|b| state[b / 4].to_be_bytes()[b % 4]);
                 assert_eq!(four[i], expected, "block {i} of four");
                 if i < 2 {
                     assert_eq!(pair[i], expected, "block {i} of two");
