@@ -5,7 +5,7 @@
 //! from spawn to exit. The baseline is this bench executable re-invoked with
 //! `--naive-node`: the same line loop (`stdio::serve_lines`, `wire::decode`,
 //! `wire::write_json`), but a `HashSet<i64>` whose digest is recomputed on every request by collecting,
-//! sorting and SHA-256-hashing the ids. Each node runs three times,
+//! sorting and SHA-256-hashing the ids. Each node runs seven times,
 //! interleaved; medians are reported.
 //!
 //! A second, in-process figure: one `insert` + `digest()` on a 1 000 000-value
@@ -30,7 +30,7 @@ const NODE_BINARY: &str = env!("CARGO_BIN_EXE_anti-entropy");
 const NAIVE_FLAG: &str = "--naive-node";
 const BROADCASTS: i64 = 60_000;
 const DIGEST_EVERY: i64 = 100;
-const RUNS: usize = 3;
+const RUNS: usize = 7;
 const BIG_SET_LEN: i64 = 1_000_000;
 const FRESH_INSERTS: usize = 1000;
 const NAIVE_BIG_REPS: usize = 5;
