@@ -25,6 +25,10 @@ const READ_CHUNK_BYTES: usize = 1 << 16;
 /// Chunks queued between the reader thread and the service before the reader
 /// waits: bounds memory when stdin outpaces the service.
 const CHUNK_QUEUE_CAPACITY: usize = 16;
+/// Pipe buffer size asked for on stdin and stdout (Linux's default cap for
+/// unprivileged processes).
+#[cfg(target_os = "linux")]
+const PIPE_BUFFER_BYTES: libc::c_int = 1 << 20;
 /// Output gathered beyond this is written out even while input is queued.
 const OUTPUT_HIGH_WATER_BYTES: usize = 1 << 16;
 
@@ -48,6 +52,7 @@ pub trait LineService {
 /// Serves stdin to `service` until stdin closes, writing its output to
 /// stdout. Returns when stdin is exhausted and all output is written.
 pub fn serve_lines(service: &mut impl LineService) -> io::Result<()> {
+    enlarge_pipe_buffers();
     let started = Instant::now();
     let elapsed_ms = || started.elapsed().as_millis() as u64;
     let ChunkReader { chunks, spent } = spawn_chunk_reader(io::stdin());
@@ -97,6 +102,23 @@ pub fn serve_lines(service: &mut impl LineService) -> io::Result<()> {
         // The reader refills this buffer: no fresh memory per chunk. (If the
         // reader is gone, stdin is at its end and the buffer just drops.)
         let _ = spent.send(chunk);
+    }
+}
+
+/// Asks for larger pipe buffers on stdin and stdout, where they are pipes.
+///
+/// A pipe holds 64 KB by default, so a burst of input or output is passed
+/// along in 64 KB steps, each a wake-up of the other side; the node then
+/// spends part of a burst waiting. With 1 MB buffers the 60k-line benchmark
+/// took about 3 ms less wall time (of 36), for the same CPU time. Where the
+/// call fails (not a pipe, or over the system's pipe limits), the buffers
+/// stay as they are, which is fine.
+fn enlarge_pipe_buffers() {
+    #[cfg(target_os = "linux")]
+    for fd in [libc::STDIN_FILENO, libc::STDOUT_FILENO] {
+        // SAFETY: fcntl on this process's own standard descriptors, with an
+        // integer argument; it touches no memory of ours.
+        unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, PIPE_BUFFER_BYTES) };
     }
 }
 
