@@ -134,8 +134,8 @@ pub unsafe fn compress_from_midstates<const N: usize>(
     rounds4!(2, 2, false);
     rounds4!(3, 3, false);
     // The 48 scheduled rounds as a loop over one turn of the ring: fully
-    // unrolled, the body is too big for the CPU's decoded-instruction cache,
-    // and four blocks measured 30 ns each instead of 20 (Zen 4).
+    // unrolled, four blocks measured 30 ns each instead of 20 (Zen 4), most
+    // likely because the body no longer fit the decoded-instruction cache.
     for quad in 1..4 {
         rounds4!(4 * quad, 0, true);
         rounds4!(4 * quad + 1, 1, true);
