@@ -158,6 +158,20 @@ impl Node {
             return Err(format!("ignoring {} from {src} without msg_id", payload.type_name()));
         };
         if payload.kind() != MessageKind::Client {
+            // Node-to-node messages change the set and the overlay, so only
+            // the cluster `init` named may send them: a client that forges
+            // a `push` must not slip values past the broadcast path.
+            if !self.is_member(&src) {
+                let text = format!(
+                    "{} is a node-to-node message and {src} is not a member of this cluster{}",
+                    payload.type_name(),
+                    if self.id.is_empty() { " (no init yet)" } else { "" }
+                );
+                let from = self.reply_source(dest);
+                let error = Payload::Error { code: wire::error_code::NOT_SUPPORTED, text };
+                self.send_from(from, src, error, Some(request_id));
+                return Ok(());
+            }
             if self.handle_peer(now_ms, &src, payload, request_id) {
                 return Ok(());
             }
@@ -165,6 +179,10 @@ impl Node {
         }
         let from = self.reply_source(dest);
         let reply = match payload {
+            Payload::Init { .. } if !self.id.is_empty() => Payload::Error {
+                code: wire::error_code::PRECONDITION_FAILED,
+                text: format!("already initialised as {}: init is accepted once per process", self.id),
+            },
             Payload::Init { node_id, node_ids } => {
                 self.id = node_id.into();
                 self.node_ids = node_ids;
@@ -255,6 +273,11 @@ impl Node {
         let bytes = wire::wire_len(self.outbox.back().expect("just queued"));
         self.counters.bytes_sent += bytes;
         self.counters.bytes_full_state += bytes + full_state_extra;
+    }
+
+    /// Whether `name` is one of the `node_ids` that `init` gave us.
+    fn is_member(&self, name: &str) -> bool {
+        self.node_ids.iter().any(|id| id == name)
     }
 
     /// The `src` for replies: our id, or before `init` the address the

@@ -26,6 +26,9 @@ pub mod error_code {
     pub const NOT_SUPPORTED: u32 = 10;
     /// A field is missing or has the wrong type.
     pub const MALFORMED_REQUEST: u32 = 12;
+    /// The request is well formed but the node's state forbids it (a
+    /// second `init`).
+    pub const PRECONDITION_FAILED: u32 = 22;
 }
 
 /// A node or client name as messages carry it. Names are short ("n1",
