@@ -62,7 +62,7 @@ pub struct SimulateArgs {
     /// Seed of every random choice in the run.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Partitions: partition (random halves, like Maelstrom), isolate (one node), links (links cut one by one), mixed.
+    /// Faults: partition (random halves, like Maelstrom), isolate (one node), links (links cut one by one), mixed (one of those three), crash (a node loses its state and restarts empty).
     #[arg(long)]
     nemesis: Option<PartitionKind>,
     /// Length of each healthy and each partitioned period, in milliseconds.
@@ -273,6 +273,18 @@ fn write_summary(out: &mut impl Write, config: &SimConfig, report: &Report) -> i
         })
         .collect();
     row(out, "converged after heals", if heals.is_empty() { "no heals".into() } else { heals.join(", ") })?;
+    if !report.refills.is_empty() {
+        let refills: Vec<String> = report
+            .refills
+            .iter()
+            .map(|r| match (r.refilled_after_ms, r.interrupted) {
+                (Some(ms), _) => format!("n{} {} values in {} ms, {} B", r.node, r.values_to_refill, ms, r.bytes),
+                (None, true) => format!("n{} crashed again first", r.node),
+                (None, false) => format!("n{} not refilled", r.node),
+            })
+            .collect();
+        row(out, "refills after restart", refills.join("; "))?;
+    }
     row(out, "converged at end", if report.converged { "yes" } else { "no" }.into())?;
     row(out, "virtual time ms", report.now_ms.to_string())?;
     row(out, "replay", report.replay_command.clone())?;

@@ -10,6 +10,14 @@ use crate::node::Node;
 use crate::reconcile::{self, ReconcileMessage};
 use crate::wire::{self, Payload};
 
+/// Most values a repair may bring that are then flushed on to followers at
+/// once (see `Node::learn_repaired`).
+const REPAIRED_VALUES_FLUSHED_MAX: usize = 64;
+
+/// How far behind the expected flush number a flush may arrive and still
+/// count as a late copy rather than a sign that the hub restarted.
+const FLUSH_REORDER_WINDOW: u64 = 8;
+
 /// How nodes keep each other's sets in sync.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -188,10 +196,12 @@ impl Node {
             for id in self.node_ids.iter().skip(1) {
                 g.followers.insert(id.clone(), Follower { last_heard_ms: now_ms, next_seq: 1 });
             }
-            // Followers trust a new hub for `hub_timeout_ms`, so the first
-            // heartbeat can wait a full interval; the seed staggers hubs.
-            let interval_ms = self.config.heartbeat_interval_ms.max(1);
-            g.next_heartbeat_ms = Some(now_ms + interval_ms + self.config.rng_seed % interval_ms);
+            // The first heartbeat goes out at once: a hub that restarted
+            // empty must tell its followers now (its flush numbering starts
+            // again at 1, see `on_upstream_flush`), so that they check
+            // themselves against it and refill it, rather than after a
+            // heartbeat interval.
+            g.next_heartbeat_ms = Some(now_ms);
         } else {
             g.upstream = Some(self.node_ids[0].clone());
             g.upstream_since_ms = now_ms;
@@ -205,6 +215,25 @@ impl Node {
     /// Inserts values that arrived from `from` (`None`: a client) and passes
     /// the new ones on. Returns how many were new.
     pub(crate) fn learn(&mut self, now_ms: u64, values: impl IntoIterator<Item = i64>, from: Option<&str>) -> u64 {
+        self.learn_and_maybe_spread(now_ms, values, from, usize::MAX)
+    }
+
+    /// [`Node::learn`] for values a repair brought. A few are passed on at
+    /// once, as new values are; a bulk of them (a restarted, empty hub being
+    /// refilled, a long partition healed) is not flushed to every follower:
+    /// each follower's next digest check shows the change, and its own
+    /// repair moves only what it lacks.
+    fn learn_repaired(&mut self, now_ms: u64, values: impl IntoIterator<Item = i64>, from: &str) -> u64 {
+        self.learn_and_maybe_spread(now_ms, values, Some(from), REPAIRED_VALUES_FLUSHED_MAX)
+    }
+
+    fn learn_and_maybe_spread(
+        &mut self,
+        now_ms: u64,
+        values: impl IntoIterator<Item = i64>,
+        from: Option<&str>,
+        spread_max: usize,
+    ) -> u64 {
         // A lone node, or one on the full-state protocol, passes nothing on:
         // it only counts, so a client broadcast costs no allocation here.
         let spreads = self.config.protocol != Protocol::FullState && !self.gossip.index_of.is_empty();
@@ -218,7 +247,7 @@ impl Node {
                 }
             }
         }
-        if !new.is_empty() {
+        if !new.is_empty() && new.len() <= spread_max {
             self.spread(now_ms, &new, from);
         }
         new_count
@@ -332,13 +361,13 @@ impl Node {
                 }
             }
             Payload::SyncFull { values } => {
-                let new = self.learn(now_ms, values, Some(src));
+                let new = self.learn_repaired(now_ms, values, src);
                 self.counters.transferred += new;
                 let reply = Payload::SyncFullOk { values: self.set.to_vec() };
                 self.send_peer(src, reply, Some(msg_id));
             }
             Payload::SyncFullOk { values } => {
-                let new = self.learn(now_ms, values, Some(src));
+                let new = self.learn_repaired(now_ms, values, src);
                 self.counters.transferred += new;
                 if self.gossip.upstream.as_deref() == Some(src) {
                     self.gossip.repair_until_ms = None;
@@ -428,6 +457,20 @@ impl Node {
 
     fn on_upstream_flush(&mut self, now_ms: u64, seq: u64, digest: String) {
         let g = &mut self.gossip;
+        // Flushes are numbered from 1 per hub incarnation: a 1 when we
+        // expected more, or a number far behind the expected one, means the
+        // hub restarted (empty, or nearly), so its old numbering is void and
+        // this flush is checked at once. (Only looking for a 1 would miss a
+        // restart whose first flush was lost until the new numbering caught
+        // up with the old.) A late copy of an old flush that is taken for a
+        // restart costs one repair at most.
+        let restarted = |expected: u64| expected > 1 && (seq == 1 || seq + FLUSH_REORDER_WINDOW < expected);
+        if g.expected_seq.is_some_and(restarted) {
+            g.expected_seq = None;
+            g.seqs_ahead.clear();
+            g.gap_since_ms = None;
+            g.latest_upstream_digest = None;
+        }
         if g.latest_upstream_digest.as_ref().is_none_or(|(s, _)| seq >= *s) {
             g.latest_upstream_digest = Some((seq, digest));
         }
@@ -525,7 +568,7 @@ impl Node {
             };
             self.send_peer_priced(src, Payload::Reconcile(reply), None, Some(full_state));
         }
-        let new = self.learn(now_ms, step.values_to_insert, Some(src));
+        let new = self.learn_repaired(now_ms, step.values_to_insert, src);
         self.counters.transferred += new;
     }
 

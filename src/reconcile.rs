@@ -787,8 +787,9 @@ fn decode_symbols(text: &str) -> Result<Vec<Symbol>, ReconcileError> {
 // 1 byte (1.3 characters) each instead of 7 for `12345, `; random i64s about
 // 10 characters instead of 21.
 
-/// Packs strictly ascending values.
-fn pack_values(values: &[i64]) -> String {
+/// Packs strictly ascending values (base64 of delta varints): what a
+/// listing of them costs on the wire, before its envelope.
+pub fn pack_values(values: &[i64]) -> String {
     let mut bytes = Vec::with_capacity(values.len() * 2);
     let mut previous: Option<i64> = None;
     for &v in values {

@@ -76,3 +76,19 @@ fn help_exits_0() {
     assert_eq!(output.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&output.stdout).contains("--nemesis"));
 }
+
+#[test]
+fn crash_nemesis_reports_each_refill_in_json_and_in_the_summary() {
+    let output = run(&["simulate", "--nodes", "5", "--rate", "50", "--seconds", "20", "--seed", "3", "--nemesis", "crash", "--json"]);
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let json: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).expect("last line is JSON");
+    assert_eq!(json["config"]["nemesis"]["kind"], "crash");
+    let refills = json["refills"].as_array().expect("refills is a list");
+    assert!(!refills.is_empty(), "the nemesis crashed a node: {stdout}");
+    for refill in refills {
+        assert!(refill["values_to_refill"].as_u64().unwrap() > 0, "{refill}");
+        assert!(refill["refilled_after_ms"].as_u64().is_some(), "{refill}");
+        assert!(refill["bytes"].as_u64().unwrap() > 0, "{refill}");
+    }
+    assert!(stdout.contains("refills after restart"), "{stdout}");
+}

@@ -173,6 +173,23 @@ pub struct HealReport {
     pub converged_after_ms: Option<u64>,
 }
 
+/// How a crashed node was refilled after its restart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefillReport {
+    pub node: usize,
+    /// When it came back (empty) and was sent `init`.
+    pub restart_ms: u64,
+    /// Values the other nodes held at the restart: what it must get back.
+    pub values_to_refill: u64,
+    /// Time from the restart until it held all of those (`None`: not yet).
+    pub refilled_after_ms: Option<u64>,
+    /// Node-to-node bytes it sent and received from the restart until then
+    /// (so far, if not yet refilled).
+    pub bytes: u64,
+    /// It crashed again before it was refilled.
+    pub interrupted: bool,
+}
+
 /// The checker's verdict and the run's costs.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Report {
@@ -192,6 +209,8 @@ pub struct Report {
     /// The longest `converged_after_ms` over heals (`None` if any heal has
     /// not converged, or there were none).
     pub max_heal_convergence_ms: Option<u64>,
+    /// One entry per crash restart (`--nemesis crash`).
+    pub refills: Vec<RefillReport>,
     /// Whether every node's digest is equal now.
     pub converged: bool,
     /// The command that replays this run.
@@ -212,6 +231,7 @@ enum NemesisAction {
     Stop,
     Cut(usize, usize),
     Restore(usize, usize),
+    Restart(usize),
 }
 
 #[derive(Clone, Debug)]
@@ -267,6 +287,14 @@ struct HealWatch {
     converged_after_ms: Option<u64>,
 }
 
+/// A refill watch opened when a crashed node restarts.
+#[derive(Clone, Debug)]
+struct RefillWatch {
+    report: RefillReport,
+    /// The values it still lacks (sorted).
+    missing: Vec<i64>,
+}
+
 /// A cluster in virtual time.
 pub struct Simulation {
     config: SimConfig,
@@ -298,6 +326,13 @@ pub struct Simulation {
     nemesis_over: bool,
     final_reads_issued: bool,
     final_reads_pending: usize,
+    /// Per node: crashed and not restarted yet.
+    down: Vec<bool>,
+    /// Per node: the node config it was built with (a restart reuses it).
+    node_configs: Vec<NodeConfig>,
+    /// Statistics of node incarnations lost in crashes, so totals keep them.
+    crashed_stats: Totals,
+    refill_watches: Vec<RefillWatch>,
 }
 
 impl Simulation {
@@ -311,15 +346,12 @@ impl Simulation {
         let workload_rng = root_rng.fork();
         let nemesis_rng = root_rng.fork();
         let node_names: Vec<String> = (0..node_count).map(|i| format!("n{i}")).collect();
-        let nodes = (0..node_count)
-            .map(|_| {
-                // The struct update keeps this compiling as NodeConfig grows.
-                #[allow(clippy::needless_update)]
-                let node_config =
-                    NodeConfig { protocol: config.protocol, rng_seed: root_rng.next_u64(), ..NodeConfig::default() };
-                Node::with_config(node_config)
-            })
+        // The struct update keeps this compiling as NodeConfig grows.
+        #[allow(clippy::needless_update)]
+        let node_configs: Vec<NodeConfig> = (0..node_count)
+            .map(|_| NodeConfig { protocol: config.protocol, rng_seed: root_rng.next_u64(), ..NodeConfig::default() })
             .collect();
+        let nodes = node_configs.iter().cloned().map(Node::with_config).collect();
         let network =
             Network::new(node_count, config.latency, config.loss_probability, config.duplicate_probability);
         let mut sim = Simulation {
@@ -346,6 +378,10 @@ impl Simulation {
             nemesis_over: false,
             final_reads_issued: false,
             final_reads_pending: 0,
+            down: vec![false; node_count],
+            node_configs,
+            crashed_stats: Totals::default(),
+            refill_watches: Vec::new(),
             config,
         };
         sim.config.node_count = node_count;
@@ -458,6 +494,11 @@ impl Simulation {
         &self.nodes[i]
     }
 
+    /// Whether `node` has crashed and not restarted yet.
+    pub fn is_down(&self, node: usize) -> bool {
+        self.down.get(node).copied().unwrap_or(false)
+    }
+
     pub fn node_count(&self) -> usize {
         self.nodes.len()
     }
@@ -470,6 +511,13 @@ impl Simulation {
     /// Counters so far, node statistics summed.
     pub fn totals(&self) -> Totals {
         let mut totals = self.totals.clone();
+        let crashed = &self.crashed_stats;
+        totals.skipped += crashed.skipped;
+        totals.transferred += crashed.transferred;
+        totals.syncs += crashed.syncs;
+        totals.bytes_sent += crashed.bytes_sent;
+        totals.bytes_full_state += crashed.bytes_full_state;
+        totals.bytes_saved += crashed.bytes_saved;
         for node in &self.nodes {
             let stats = node.stats();
             totals.skipped += stats.skipped;
@@ -511,6 +559,7 @@ impl Simulation {
             totals,
             heals,
             max_heal_convergence_ms,
+            refills: self.refill_watches.iter().map(|w| w.report).collect(),
             converged: self.converged(),
             replay_command: self.config.replay_command(),
         }
@@ -536,6 +585,9 @@ impl Simulation {
             Event::WorkloadEnd => {
                 self.nemesis_over = true;
                 self.heal();
+                for node in 0..self.nodes.len() {
+                    self.restart(node);
+                }
             }
             Event::FinalReads => self.issue_final_reads(),
             Event::Nemesis(action) => self.nemesis_action(action),
@@ -543,6 +595,13 @@ impl Simulation {
     }
 
     fn deliver_to_node(&mut self, node: usize, envelope: Envelope) {
+        if self.down[node] {
+            // A crashed process reads nothing: the message is lost.
+            if self.node_index(&envelope.src).is_some() {
+                self.totals.dropped_messages += 1;
+            }
+            return;
+        }
         if self.nodes[node].handle_message(self.now_ms, envelope).is_err() {
             self.totals.ignored_inputs += 1;
         }
@@ -550,7 +609,7 @@ impl Simulation {
     }
 
     fn fire_timer(&mut self, node: usize, time_ms: u64) {
-        if self.timer_at[node] != Some(time_ms) {
+        if self.timer_at[node] != Some(time_ms) || self.down[node] {
             return; // superseded by a later reschedule
         }
         self.timer_at[node] = None;
@@ -599,6 +658,11 @@ impl Simulation {
         let kind = envelope.body.payload.kind();
         let message_type = envelope.body.payload.type_name();
         let bytes = wire::wire_len(&envelope);
+        for watch in self.refill_watches.iter_mut().filter(|w| w.report.refilled_after_ms.is_none() && !w.report.interrupted) {
+            if watch.report.node == from || watch.report.node == to {
+                watch.report.bytes += bytes;
+            }
+        }
         let delivery = self.network.send(self.now_ms, from, to, &mut self.network_rng);
         self.totals.server_messages += 1;
         self.totals.server_bytes += bytes;
@@ -706,22 +770,26 @@ impl Simulation {
     }
 
     fn initialise_nodes(&mut self) {
-        let topology = grid_topology(&self.node_names);
         for node in 0..self.nodes.len() {
-            let messages = [
-                Payload::Init { node_id: self.node_names[node].clone(), node_ids: self.node_names.clone() },
-                Payload::Topology { topology: topology.clone() },
-            ];
-            for payload in messages {
-                let msg_id = self.next_client_msg_id;
-                self.next_client_msg_id += 1;
-                let envelope = Envelope {
-                    src: "c-setup".into(),
-                    dest: self.node_names[node].as_str().into(),
-                    body: Body { payload, in_reply_to: None, msg_id: Some(msg_id) },
-                };
-                self.deliver_to_node(node, envelope);
-            }
+            self.initialise_node(node);
+        }
+    }
+
+    /// Sends `node` Maelstrom's `init` and grid `topology`.
+    fn initialise_node(&mut self, node: usize) {
+        let messages = [
+            Payload::Init { node_id: self.node_names[node].clone(), node_ids: self.node_names.clone() },
+            Payload::Topology { topology: grid_topology(&self.node_names) },
+        ];
+        for payload in messages {
+            let msg_id = self.next_client_msg_id;
+            self.next_client_msg_id += 1;
+            let envelope = Envelope {
+                src: "c-setup".into(),
+                dest: self.node_names[node].as_str().into(),
+                body: Body { payload, in_reply_to: None, msg_id: Some(msg_id) },
+            };
+            self.deliver_to_node(node, envelope);
         }
     }
 
@@ -738,6 +806,11 @@ impl Simulation {
                     PartitionKind::IsolateOne => {
                         let node = self.nemesis_rng.index(self.nodes.len());
                         self.network.isolate(&[node]);
+                    }
+                    PartitionKind::Crash => {
+                        let node = self.nemesis_rng.index(self.nodes.len());
+                        self.crash(node);
+                        self.schedule(self.now_ms + nemesis.crash_pause_ms(), Event::Nemesis(NemesisAction::Restart(node)));
                     }
                     PartitionKind::RollingLinks => {
                         let mut links = self.network.all_links();
@@ -770,7 +843,69 @@ impl Simulation {
                 self.rolling_cuts.push((a, b));
             }
             NemesisAction::Restore(a, b) => self.set_link_cut(a, b, false),
+            NemesisAction::Restart(node) => self.restart(node),
         }
+    }
+
+    /// `node` loses everything it held, as a killed process does. Replies it
+    /// had already sent are in the network and still arrive.
+    pub fn crash(&mut self, node: usize) {
+        if node >= self.nodes.len() || self.down[node] {
+            return;
+        }
+        for watch in self.refill_watches.iter_mut().filter(|w| w.report.node == node) {
+            watch.report.interrupted |= watch.report.refilled_after_ms.is_none();
+        }
+        let stats = self.nodes[node].stats();
+        let crashed = &mut self.crashed_stats;
+        crashed.skipped += stats.skipped;
+        crashed.transferred += stats.transferred;
+        crashed.syncs += stats.syncs;
+        crashed.bytes_sent += stats.bytes_sent;
+        crashed.bytes_full_state += stats.bytes_full_state;
+        crashed.bytes_saved += stats.bytes_saved;
+        self.nodes[node] = Node::with_config(self.node_configs[node].clone());
+        self.down[node] = true;
+        // Values that only the crashed node held are gone from the cluster:
+        // a node being refilled can no longer get them, so they leave its
+        // target (the checker reports them as lost if they were acknowledged).
+        let (nodes, down) = (&self.nodes, &self.down);
+        for watch in self.refill_watches.iter_mut().filter(|w| w.report.refilled_after_ms.is_none()) {
+            let target = watch.report.node;
+            watch.missing.retain(|&v| (0..nodes.len()).any(|i| i != target && !down[i] && nodes[i].set().contains(v)));
+            if watch.missing.is_empty() && !watch.report.interrupted {
+                watch.report.refilled_after_ms = Some(self.now_ms - watch.report.restart_ms);
+            }
+        }
+        self.timer_at[node] = None;
+        self.watched_len[node] = 0;
+    }
+
+    /// Brings a crashed node back, empty, sends it `init` and `topology`,
+    /// and watches it being refilled (see [`Report::refills`]).
+    pub fn restart(&mut self, node: usize) {
+        if node >= self.nodes.len() || !self.down[node] {
+            return;
+        }
+        self.down[node] = false;
+        let mut missing: Vec<i64> = Vec::new();
+        for (other, peer) in self.nodes.iter().enumerate() {
+            if other != node && !self.down[other] {
+                missing.extend(peer.set().to_vec());
+            }
+        }
+        missing.sort_unstable();
+        missing.dedup();
+        let report = RefillReport {
+            node,
+            restart_ms: self.now_ms,
+            values_to_refill: missing.len() as u64,
+            refilled_after_ms: missing.is_empty().then_some(0),
+            bytes: 0,
+            interrupted: false,
+        };
+        self.refill_watches.push(RefillWatch { report, missing });
+        self.initialise_node(node);
     }
 
     /// Opens a convergence watch when the network just became whole.
@@ -801,6 +936,14 @@ impl Simulation {
         }
         self.watched_len[node] = len;
         let set = self.nodes[node].set();
+        for watch in self.refill_watches.iter_mut().filter(|w| w.report.node == node) {
+            if watch.report.refilled_after_ms.is_none() && !watch.report.interrupted {
+                watch.missing.retain(|&v| !set.contains(v));
+                if watch.missing.is_empty() {
+                    watch.report.refilled_after_ms = Some(self.now_ms - watch.report.restart_ms);
+                }
+            }
+        }
         for watch in self.heal_watches.iter_mut().filter(|w| w.converged_after_ms.is_none()) {
             watch.missing[node].retain(|&v| !set.contains(v));
             if watch.missing.iter().all(Vec::is_empty) {

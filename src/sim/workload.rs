@@ -51,13 +51,25 @@ pub enum PartitionKind {
     /// half of the partitioned period, then restored one by one in a new
     /// random order over the first half of the healed period.
     RollingLinks,
-    /// Each strike picks one of the above at random.
+    /// Each strike picks one of the three partition kinds above at random.
     Mixed,
+    /// One random node crashes: it loses all its state at once, stays down
+    /// for [`Nemesis::crash_pause_ms`] (messages and client requests sent to
+    /// it meanwhile are lost), then restarts empty and is sent `init` and
+    /// `topology` again, as a restarted process would be.
+    Crash,
 }
 
 impl PartitionKind {
-    pub const ALL: [PartitionKind; 4] =
-        [PartitionKind::Halves, PartitionKind::IsolateOne, PartitionKind::RollingLinks, PartitionKind::Mixed];
+    // `Crash` comes last so that seeded code indexing the first four (the
+    // swarm, `Mixed`) keeps its runs.
+    pub const ALL: [PartitionKind; 5] = [
+        PartitionKind::Halves,
+        PartitionKind::IsolateOne,
+        PartitionKind::RollingLinks,
+        PartitionKind::Mixed,
+        PartitionKind::Crash,
+    ];
 
     /// The command-line name (`--nemesis NAME`).
     pub fn name(self) -> &'static str {
@@ -66,6 +78,7 @@ impl PartitionKind {
             PartitionKind::IsolateOne => "isolate",
             PartitionKind::RollingLinks => "links",
             PartitionKind::Mixed => "mixed",
+            PartitionKind::Crash => "crash",
         }
     }
 
@@ -84,7 +97,7 @@ impl std::str::FromStr for PartitionKind {
         PartitionKind::ALL
             .into_iter()
             .find(|k| k.name() == s)
-            .ok_or_else(|| format!("unknown nemesis {s:?} (expected partition, isolate, links or mixed)"))
+            .ok_or_else(|| format!("unknown nemesis {s:?} (expected partition, isolate, links, mixed or crash)"))
     }
 }
 
@@ -98,6 +111,14 @@ pub struct Nemesis {
     /// Length of each healthy and each partitioned period (Maelstrom's
     /// `--nemesis-interval`, 10 s by default).
     pub interval_ms: u64,
+}
+
+impl Nemesis {
+    /// How long a crashed node stays down: half a healthy period, at most a
+    /// second (a supervisor restarting a process).
+    pub fn crash_pause_ms(&self) -> u64 {
+        (self.interval_ms / 2).clamp(1, 1000)
+    }
 }
 
 impl Default for Nemesis {
