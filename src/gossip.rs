@@ -210,6 +210,20 @@ impl Node {
         if self.config.protocol == Protocol::FullState {
             g.next_full_state_ms = Some(now_ms + self.config.full_state_interval_ms);
         }
+        self.check_in_with_upstream();
+    }
+
+    /// A follower that starts offers the hub its digest at once: a process
+    /// restarted empty is refilled now instead of at the hub's next
+    /// heartbeat. On a cluster's first start the digests are equal and the
+    /// hub does not answer, so this costs one small message per follower.
+    fn check_in_with_upstream(&mut self) {
+        let Some(upstream) = self.gossip.upstream.clone() else { return };
+        match self.config.protocol {
+            Protocol::Difference => self.send_peer(upstream, Payload::Reconcile(reconcile::initiate(&self.set)), None),
+            Protocol::Digest => self.send_peer(upstream, Payload::SyncFull { values: self.set.to_vec() }, None),
+            Protocol::FullState => {}
+        }
     }
 
     /// Inserts values that arrived from `from` (`None`: a client) and passes
