@@ -171,6 +171,8 @@ pub(crate) struct GossipState {
     /// `Protocol::Difference`: reconciliations waiting for more symbols, by
     /// peer (bounded by `reconcile::MAX_SYMBOLS` each).
     pub reconcile_sessions: BTreeMap<String, reconcile::Session>,
+    /// While empty: the peer refilling us and until when others wait.
+    pub refill_from: Option<(String, u64)>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -574,6 +576,25 @@ impl Node {
             self.gossip.repair_until_ms = None;
         }
         let answers_opener = matches!(msg, ReconcileMessage::Open { .. });
+        // An empty node (a restarted process) answers an opener with its
+        // empty listing, and the peer then sends it its whole set. When all
+        // followers of a restarted hub open at once, one such refill is
+        // enough: the others go unanswered, retry at their repair deadline
+        // and by then find a small difference.
+        // (Until the refill's deadline, that is, not only while the set is
+        // still empty: a listing arrives in chunks, and an opener answered
+        // after the first chunk would start a second bulk transfer.)
+        let lists = answers_opener && step.replies.iter().any(|r| matches!(r, ReconcileMessage::Range { .. }));
+        if lists {
+            if let Some((peer, until_ms)) = &self.gossip.refill_from {
+                if peer != src && *until_ms > now_ms {
+                    return;
+                }
+            }
+            if self.set.is_empty() {
+                self.gossip.refill_from = Some((src.to_string(), now_ms + self.config.repair_timeout_ms));
+            }
+        }
         for (i, reply) in step.replies.into_iter().enumerate() {
             let full_state = if answers_opener && i == 0 {
                 self.whole_set_message_len(src, Payload::SyncFullOk { values: Vec::new() })

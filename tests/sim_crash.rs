@@ -54,7 +54,7 @@ fn a_restarted_follower_is_refilled_within_a_second_for_about_one_listing() {
     let (ms, bytes) = refill(2);
     println!("follower refill: {ms} ms, {bytes} B (packed listing {listing_bytes} B)");
     assert!(ms <= REFILL_MAX_MS, "{ms} ms");
-    assert!(bytes * 10 <= listing_bytes * 11 + 10 * 2_000, "{bytes} B against a listing of {listing_bytes} B");
+    assert!(bytes * 100 <= listing_bytes * 112, "{bytes} B against a listing of {listing_bytes} B");
 }
 
 #[test]
@@ -63,10 +63,11 @@ fn a_restarted_hub_is_refilled_within_a_second_and_no_node_floods_it() {
     let (ms, bytes) = refill(0);
     println!("hub refill: {ms} ms, {bytes} B (packed listing {listing_bytes} B)");
     assert!(ms <= REFILL_MAX_MS, "{ms} ms");
-    // Each follower lists its set to the empty hub at most once: two
-    // listings, not the 20,000 values flushed back to every follower as
-    // JSON (about 290 KB before the fix).
-    assert!(bytes <= 2 * listing_bytes + 4_000, "{bytes} B against a listing of {listing_bytes} B");
+    // One follower lists its set to the empty hub; the other waits for its
+    // retry and then finds a small difference. Not one listing per
+    // follower, nor the 20,000 values flushed back to every follower as
+    // JSON (about 290 KB before).
+    assert!(bytes * 100 <= listing_bytes * 112, "{bytes} B against a listing of {listing_bytes} B");
 }
 
 /// With crashes on, runs stay checkable: every restarted node is refilled,
