@@ -331,7 +331,7 @@ pub struct Simulation {
     /// Per node: the node config it was built with (a restart reuses it).
     node_configs: Vec<NodeConfig>,
     /// Statistics of node incarnations lost in crashes, so totals keep them.
-    crashed_stats: Totals,
+    crashed_stats: Vec<crate::node::StatsReport>,
     refill_watches: Vec<RefillWatch>,
 }
 
@@ -380,7 +380,7 @@ impl Simulation {
             final_reads_pending: 0,
             down: vec![false; node_count],
             node_configs,
-            crashed_stats: Totals::default(),
+            crashed_stats: Vec::new(),
             refill_watches: Vec::new(),
             config,
         };
@@ -511,15 +511,8 @@ impl Simulation {
     /// Counters so far, node statistics summed.
     pub fn totals(&self) -> Totals {
         let mut totals = self.totals.clone();
-        let crashed = &self.crashed_stats;
-        totals.skipped += crashed.skipped;
-        totals.transferred += crashed.transferred;
-        totals.syncs += crashed.syncs;
-        totals.bytes_sent += crashed.bytes_sent;
-        totals.bytes_full_state += crashed.bytes_full_state;
-        totals.bytes_saved += crashed.bytes_saved;
-        for node in &self.nodes {
-            let stats = node.stats();
+        let live = self.nodes.iter().map(Node::stats);
+        for stats in self.crashed_stats.iter().cloned().chain(live) {
             totals.skipped += stats.skipped;
             totals.transferred += stats.transferred;
             totals.syncs += stats.syncs;
@@ -856,14 +849,7 @@ impl Simulation {
         for watch in self.refill_watches.iter_mut().filter(|w| w.report.node == node) {
             watch.report.interrupted |= watch.report.refilled_after_ms.is_none();
         }
-        let stats = self.nodes[node].stats();
-        let crashed = &mut self.crashed_stats;
-        crashed.skipped += stats.skipped;
-        crashed.transferred += stats.transferred;
-        crashed.syncs += stats.syncs;
-        crashed.bytes_sent += stats.bytes_sent;
-        crashed.bytes_full_state += stats.bytes_full_state;
-        crashed.bytes_saved += stats.bytes_saved;
+        self.crashed_stats.push(self.nodes[node].stats());
         self.nodes[node] = Node::with_config(self.node_configs[node].clone());
         self.down[node] = true;
         // Values that only the crashed node held are gone from the cluster:
