@@ -60,8 +60,11 @@ impl std::str::FromStr for Protocol {
 #[serde(default)]
 pub struct NodeConfig {
     pub protocol: Protocol,
-    /// Staggers the primary's heartbeat phase (a node's only use of
-    /// randomness); the simulator derives it from the run's seed.
+    /// Seed for a node's random choices; the simulator derives it from the
+    /// run's seed. The star overlay draws nothing now (the primary's first
+    /// heartbeat, which it used to stagger, goes out at start-up so that a
+    /// restarted hub is noticed at once); kept for overlays that choose
+    /// peers at random.
     pub rng_seed: u64,
     /// Longest a hub holds new values before flushing them to its followers.
     pub flush_interval_max_ms: u64,
