@@ -56,8 +56,8 @@ pub struct SimulateArgs {
     /// Share of client operations that are reads.
     #[arg(long, default_value_t = 0.5, value_parser = parse_probability)]
     read_fraction: f64,
-    /// Quiet period after the workload (and the final heal) before the final reads, in milliseconds.
-    #[arg(long, default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(0..=600_000))]
+    /// Quiet period after the workload (and the final heal) before the final reads, in milliseconds (Maelstrom waits 10 s).
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(0..=600_000))]
     quiet_ms: u64,
     /// Seed of every random choice in the run.
     #[arg(long, default_value_t = 0)]

@@ -152,11 +152,14 @@ fn manual_mode_broadcasts_reach_the_node_now() {
 #[test]
 fn a_value_kept_behind_a_partition_is_reported_lost() {
     let mut sim = Simulation::new(SimConfig { node_count: 4, ..SimConfig::default() });
+    // Start-up traffic delivered first: a message still in flight to a node
+    // would hold the client requests behind it (one delivery thread per node).
+    sim.run_until(500);
     sim.isolate(&[0]);
     sim.broadcast(0, 42);
-    sim.run_until(10);
+    sim.run_until(510);
     sim.read(0);
-    sim.run_until(20);
+    sim.run_until(520);
     let report = sim.run_to_end();
     // The final reads on nodes 1..3 come after node 0's and miss 42.
     assert_eq!(report.set_full.lost, vec![42], "{report:?}");

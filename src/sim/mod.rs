@@ -9,11 +9,21 @@
 //! [`SimConfig::seed`] through [`Rng`]; no clock, thread or I/O is touched,
 //! so the same seed gives the same run natively and in wasm.
 //!
-//! Clients always reach nodes (partitions cut node-to-node links only) and
-//! their requests and replies take a delay drawn from the same latency model
-//! as node-to-node messages, as in Maelstrom. Client messages are never lost
-//! or duplicated. Whether a node-to-node message is dropped (loss, or a cut
-//! link) is decided when it is sent.
+//! The network is Maelstrom's (`maelstrom/net.clj`, `process.clj`):
+//! - node-to-node messages take a delay drawn from the latency model;
+//!   client links take none ("as if colocated with nodes"), are never cut,
+//!   lost or duplicated;
+//! - each node is fed by one delivery thread that takes the message due
+//!   first, waits until it is due, hands it over, then looks again, so a
+//!   client request that arrives while a node-to-node message is on its way
+//!   to the same node waits behind it. This head-of-line wait is why a read
+//!   sent just before a flush lands already sees the flushed values, and it
+//!   moves Maelstrom's stable latencies by one network delay.
+//!
+//! Where the simulator departs from Maelstrom: whether a node-to-node
+//! message is dropped (loss, or a cut link) is decided when it is sent
+//! (Maelstrom checks the partition when the delivery thread takes it), and
+//! nodes take no time to compute.
 
 pub mod checker;
 pub mod network;
@@ -31,7 +41,7 @@ use crate::wire::{self, Body, Envelope, Payload};
 
 pub use checker::{check_set_full, History, Operation, Quantiles, SetFullResult};
 pub use network::{LatencyModel, Network};
-pub use workload::{Nemesis, PartitionKind, Workload};
+pub use workload::{JepsenTarget, Nemesis, PartitionKind, Workload};
 
 /// Longest a final read may stay unanswered before `run_to_end` gives up on
 /// it (it then counts as never answered; its values are not checked).
@@ -269,12 +279,35 @@ impl PartialEq for Scheduled {
 }
 impl Eq for Scheduled {}
 
+/// A message waiting in a node's inbox for the node's delivery thread.
+struct Inbound {
+    due_ms: u64,
+    sequence: u64,
+    envelope: Envelope,
+}
+
+// A max-heap again: the earliest (due, sequence) comes out first.
+impl Ord for Inbound {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (other.due_ms, other.sequence).cmp(&(self.due_ms, self.sequence))
+    }
+}
+impl PartialOrd for Inbound {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl PartialEq for Inbound {
+    fn eq(&self, other: &Self) -> bool {
+        (self.due_ms, self.sequence) == (other.due_ms, other.sequence)
+    }
+}
+impl Eq for Inbound {}
+
 /// A client operation awaiting its reply.
 #[derive(Clone, Debug)]
 struct PendingOp {
     operation: Operation,
-    /// Manual-mode operations reach the node and return at once.
-    immediate: bool,
     is_final_read: bool,
 }
 
@@ -302,7 +335,12 @@ pub struct Simulation {
     node_names: Vec<String>,
     network: Network,
     network_rng: Rng,
-    client_rng: Rng,
+    /// Per node, messages handed to the network and not yet taken by the
+    /// node's delivery thread (see [`Simulation::enqueue_for_node`]).
+    inbox: Vec<BinaryHeap<Inbound>>,
+    /// Per node, whether its delivery thread holds a message it is waiting
+    /// to hand over.
+    delivering: Vec<bool>,
     workload_rng: Rng,
     nemesis_rng: Rng,
     queue: BinaryHeap<Scheduled>,
@@ -342,7 +380,6 @@ impl Simulation {
         let node_count = config.node_count.max(1);
         let mut root_rng = Rng::new(config.seed);
         let network_rng = root_rng.fork();
-        let client_rng = root_rng.fork();
         let workload_rng = root_rng.fork();
         let nemesis_rng = root_rng.fork();
         let node_names: Vec<String> = (0..node_count).map(|i| format!("n{i}")).collect();
@@ -359,7 +396,8 @@ impl Simulation {
             node_names,
             network,
             network_rng,
-            client_rng,
+            inbox: (0..node_count).map(|_| BinaryHeap::new()).collect(),
+            delivering: vec![false; node_count],
             workload_rng,
             nemesis_rng,
             queue: BinaryHeap::new(),
@@ -392,7 +430,7 @@ impl Simulation {
             sim.schedule(workload.duration_ms + workload.quiet_period_ms, Event::FinalReads);
         }
         if let Some(nemesis) = sim.config.nemesis.clone() {
-            sim.schedule(nemesis.interval_ms, Event::Nemesis(NemesisAction::Start));
+            sim.schedule(nemesis.first_strike_ms(), Event::Nemesis(NemesisAction::Start));
         }
         sim
     }
@@ -441,14 +479,14 @@ impl Simulation {
     /// A client broadcast of `value` to `node`, reaching it now (manual mode).
     pub fn broadcast(&mut self, node: usize, value: i64) {
         if node < self.nodes.len() {
-            self.client_request(node, Operation::Add(value), true, false);
+            self.client_request(node, Operation::Add(value), false);
         }
     }
 
     /// A client read of `node`, reaching it now (manual mode).
     pub fn read(&mut self, node: usize) {
         if node < self.nodes.len() {
-            self.client_request(node, Operation::Read, true, false);
+            self.client_request(node, Operation::Read, false);
         }
     }
 
@@ -571,7 +609,10 @@ impl Simulation {
         let Some(Scheduled { time_ms, event, .. }) = self.queue.pop() else { return };
         self.now_ms = self.now_ms.max(time_ms);
         match event {
-            Event::Deliver { to: Recipient::Node(node), envelope } => self.deliver_to_node(node, envelope),
+            Event::Deliver { to: Recipient::Node(node), envelope } => {
+                self.deliver_to_node(node, envelope);
+                self.take_next_inbound(node);
+            }
             Event::Deliver { to: Recipient::Client, envelope } => self.deliver_to_client(envelope),
             Event::Timer { node } => self.fire_timer(node, time_ms),
             Event::ClientOp => self.workload_op(),
@@ -636,13 +677,9 @@ impl Simulation {
         match self.node_index(&envelope.dest) {
             Some(to) => self.send_between_nodes(from, to, envelope),
             None => {
-                let immediate = envelope
-                    .body
-                    .in_reply_to
-                    .and_then(|id| self.pending.get(&id))
-                    .is_some_and(|op| op.immediate);
-                let latency_ms = if immediate { 0 } else { self.config.latency.sample_ms(&mut self.client_rng) };
-                self.schedule(self.now_ms + latency_ms, Event::Deliver { to: Recipient::Client, envelope });
+                // Maelstrom gives client links no latency ("as if colocated
+                // with nodes"), and a client reads only its own replies.
+                self.schedule(self.now_ms, Event::Deliver { to: Recipient::Client, envelope });
             }
         }
     }
@@ -676,7 +713,7 @@ impl Simulation {
         };
         if let Some(duplicate_ms) = delivery.duplicate_ms {
             self.totals.duplicated_messages += 1;
-            self.schedule(duplicate_ms, Event::Deliver { to: Recipient::Node(to), envelope: envelope.clone() });
+            self.enqueue_for_node(to, duplicate_ms, envelope.clone());
             if self.config.record_trace {
                 self.trace.push(trace.clone());
                 self.trace.push(TraceEvent { deliver_ms: duplicate_ms, duplicate: true, ..trace });
@@ -685,7 +722,39 @@ impl Simulation {
             self.trace.push(trace);
         }
         if !delivery.dropped {
-            self.schedule(delivery.deliver_ms, Event::Deliver { to: Recipient::Node(to), envelope });
+            self.enqueue_for_node(to, delivery.deliver_ms, envelope);
+        }
+    }
+
+    /// Hands `envelope` to `to`'s delivery thread, due at `due_ms`.
+    ///
+    /// Maelstrom feeds each node from one thread: it takes the message due
+    /// first, sleeps until it is due, writes it to the node's stdin, and only
+    /// then looks again. A message that arrives meanwhile waits, even one due
+    /// earlier, such as a client request (client links have no latency): a
+    /// read sent while a flush is on its way is answered after the flush.
+    /// This head-of-line wait is part of the latencies Maelstrom reports, so
+    /// the simulator keeps it.
+    fn enqueue_for_node(&mut self, to: usize, due_ms: u64, envelope: Envelope) {
+        if self.delivering[to] {
+            let sequence = self.next_sequence;
+            self.next_sequence += 1;
+            self.inbox[to].push(Inbound { due_ms, sequence, envelope });
+        } else {
+            self.delivering[to] = true;
+            self.schedule(due_ms.max(self.now_ms), Event::Deliver { to: Recipient::Node(to), envelope });
+        }
+    }
+
+    /// The delivery thread of `node`, having handed a message over, takes
+    /// the next one due, if any.
+    fn take_next_inbound(&mut self, node: usize) {
+        match self.inbox[node].pop() {
+            Some(next) => {
+                let at_ms = next.due_ms.max(self.now_ms);
+                self.schedule(at_ms, Event::Deliver { to: Recipient::Node(node), envelope: next.envelope });
+            }
+            None => self.delivering[node] = false,
         }
     }
 
@@ -696,7 +765,7 @@ impl Simulation {
 
     // ---- clients ----
 
-    fn client_request(&mut self, node: usize, operation: Operation, immediate: bool, is_final_read: bool) {
+    fn client_request(&mut self, node: usize, operation: Operation, is_final_read: bool) {
         let msg_id = self.next_client_msg_id;
         self.next_client_msg_id += 1;
         let payload = match operation {
@@ -711,14 +780,13 @@ impl Simulation {
         };
         self.totals.client_ops += 1;
         self.history.invoke(self.now_ms, msg_id, operation.clone());
-        self.pending.insert(msg_id, PendingOp { operation, immediate, is_final_read });
+        self.pending.insert(msg_id, PendingOp { operation, is_final_read });
         let envelope = Envelope {
             src: compact_str::format_compact!("c{node}"),
             dest: self.node_names[node].as_str().into(),
             body: Body { payload, in_reply_to: None, msg_id: Some(msg_id) },
         };
-        let latency_ms = if immediate { 0 } else { self.config.latency.sample_ms(&mut self.client_rng) };
-        self.schedule(self.now_ms + latency_ms, Event::Deliver { to: Recipient::Node(node), envelope });
+        self.enqueue_for_node(node, self.now_ms, envelope);
     }
 
     fn deliver_to_client(&mut self, envelope: Envelope) {
@@ -746,7 +814,7 @@ impl Simulation {
             self.next_value += 1;
             Operation::Add(value)
         };
-        self.client_request(node, operation, false, false);
+        self.client_request(node, operation, false);
         let next_ms = self.now_ms + workload.next_gap_ms(&mut self.workload_rng);
         if next_ms < workload.duration_ms {
             self.schedule(next_ms, Event::ClientOp);
@@ -755,10 +823,9 @@ impl Simulation {
 
     fn issue_final_reads(&mut self) {
         self.final_reads_issued = true;
-        let immediate = self.config.workload.is_none();
         for node in 0..self.nodes.len() {
             self.final_reads_pending += 1;
-            self.client_request(node, Operation::Read, immediate, true);
+            self.client_request(node, Operation::Read, true);
         }
     }
 
@@ -814,9 +881,16 @@ impl Simulation {
                             self.schedule(self.now_ms + i as u64 * step_ms, Event::Nemesis(NemesisAction::Cut(a, b)));
                         }
                     }
+                    PartitionKind::Maelstrom => {
+                        let target = JepsenTarget::ALL[self.nemesis_rng.index(JepsenTarget::ALL.len())];
+                        for (a, b) in target.cut_links(self.nodes.len(), &mut self.nemesis_rng) {
+                            self.network.set_cut(a, b, true);
+                        }
+                    }
                     _ => self.split_halves(),
                 }
-                self.schedule(self.now_ms + nemesis.interval_ms, Event::Nemesis(NemesisAction::Stop));
+                let gap_ms = nemesis.gap_ms(&mut self.nemesis_rng);
+                self.schedule(self.now_ms + gap_ms, Event::Nemesis(NemesisAction::Stop));
             }
             NemesisAction::Stop => {
                 if self.rolling_cuts.is_empty() {
@@ -829,7 +903,8 @@ impl Simulation {
                         self.schedule(self.now_ms + i as u64 * step_ms, Event::Nemesis(NemesisAction::Restore(a, b)));
                     }
                 }
-                self.schedule(self.now_ms + nemesis.interval_ms, Event::Nemesis(NemesisAction::Start));
+                let gap_ms = nemesis.gap_ms(&mut self.nemesis_rng);
+                self.schedule(self.now_ms + gap_ms, Event::Nemesis(NemesisAction::Start));
             }
             NemesisAction::Cut(a, b) => {
                 self.network.set_cut(a, b, true);

@@ -19,13 +19,13 @@ pub struct Workload {
     /// Share of operations that are reads (Maelstrom mixes half and half).
     pub read_fraction: f64,
     /// Time between the end of the workload (and the final heal) and the
-    /// final reads, for the cluster to settle.
+    /// final reads, for the cluster to settle (Maelstrom sleeps 10 s).
     pub quiet_period_ms: u64,
 }
 
 impl Default for Workload {
     fn default() -> Self {
-        Workload { rate_per_s: 100.0, duration_ms: 20_000, read_fraction: 0.5, quiet_period_ms: 5_000 }
+        Workload { rate_per_s: 100.0, duration_ms: 20_000, read_fraction: 0.5, quiet_period_ms: 10_000 }
     }
 }
 
@@ -42,8 +42,7 @@ impl Workload {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PartitionKind {
-    /// Two random halves that cannot reach each other (Maelstrom's
-    /// `--nemesis partition`).
+    /// Two random halves that cannot reach each other.
     Halves,
     /// One random node cut off from all others.
     IsolateOne,
@@ -58,27 +57,86 @@ pub enum PartitionKind {
     /// it meanwhile are lost), then restarts empty and is sent `init` and
     /// `topology` again, as a restarted process would be.
     Crash,
+    /// Maelstrom's `--nemesis partition` (Jepsen's partition package): each
+    /// strike picks one of Jepsen's targets at random (one node isolated; a
+    /// minority of less than a third split off; a majority and a minority;
+    /// majorities in a ring, where every node sees a majority but no two the
+    /// same one), and strikes and heals follow each other at gaps uniform in
+    /// `[0, 2 * interval)`, the first strike at once (Jepsen's `stagger`).
+    Maelstrom,
+}
+
+/// One of the partitions Jepsen's partition package chooses from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JepsenTarget {
+    One,
+    MinorityThird,
+    Majority,
+    MajoritiesRing,
+}
+
+impl JepsenTarget {
+    pub const ALL: [JepsenTarget; 4] =
+        [JepsenTarget::One, JepsenTarget::MinorityThird, JepsenTarget::Majority, JepsenTarget::MajoritiesRing];
+
+    /// The links this target cuts among `node_count` nodes, for a seeded
+    /// shuffle of the nodes (Jepsen shuffles too).
+    pub fn cut_links(self, node_count: usize, rng: &mut Rng) -> Vec<(usize, usize)> {
+        let mut nodes: Vec<usize> = (0..node_count).collect();
+        rng.shuffle(&mut nodes);
+        let split = |group_len: usize| -> Vec<(usize, usize)> {
+            let (inside, outside) = nodes.split_at(group_len.min(node_count));
+            inside.iter().flat_map(|&a| outside.iter().map(move |&b| (a.min(b), a.max(b)))).collect()
+        };
+        match self {
+            JepsenTarget::One => split(1),
+            // Jepsen's `minority-third`: the largest count below a third.
+            JepsenTarget::MinorityThird => split(node_count.saturating_sub(1) / 3),
+            // Jepsen's `bisect`: the first floor(n / 2) against the rest.
+            JepsenTarget::Majority => split(node_count / 2),
+            JepsenTarget::MajoritiesRing => {
+                // Around a ring, each node keeps the `reach` nearest on each
+                // side: itself plus 2 * reach is a majority, and neighbours'
+                // majorities differ. (Jepsen searches for such a grudge at
+                // random for big clusters; the ring is one.)
+                let majority = node_count / 2 + 1;
+                let reach = (majority - 1).div_ceil(2);
+                let mut cuts = Vec::new();
+                for i in 0..node_count {
+                    for j in i + 1..node_count {
+                        let distance = (j - i).min(node_count - (j - i));
+                        if distance > reach {
+                            cuts.push((nodes[i].min(nodes[j]), nodes[i].max(nodes[j])));
+                        }
+                    }
+                }
+                cuts
+            }
+        }
+    }
 }
 
 impl PartitionKind {
     // `Crash` comes last so that seeded code indexing the first four (the
     // swarm, `Mixed`) keeps its runs.
-    pub const ALL: [PartitionKind; 5] = [
+    pub const ALL: [PartitionKind; 6] = [
         PartitionKind::Halves,
         PartitionKind::IsolateOne,
         PartitionKind::RollingLinks,
         PartitionKind::Mixed,
         PartitionKind::Crash,
+        PartitionKind::Maelstrom,
     ];
 
     /// The command-line name (`--nemesis NAME`).
     pub fn name(self) -> &'static str {
         match self {
-            PartitionKind::Halves => "partition",
+            PartitionKind::Halves => "halves",
             PartitionKind::IsolateOne => "isolate",
             PartitionKind::RollingLinks => "links",
             PartitionKind::Mixed => "mixed",
             PartitionKind::Crash => "crash",
+            PartitionKind::Maelstrom => "partition",
         }
     }
 
@@ -97,13 +155,13 @@ impl std::str::FromStr for PartitionKind {
         PartitionKind::ALL
             .into_iter()
             .find(|k| k.name() == s)
-            .ok_or_else(|| format!("unknown nemesis {s:?} (expected partition, isolate, links, mixed or crash)"))
+            .ok_or_else(|| format!("unknown nemesis {s:?} (expected partition, halves, isolate, links, mixed or crash)"))
     }
 }
 
-/// Alternating healthy and partitioned periods, like Maelstrom's nemesis:
-/// healthy for `interval_ms`, partitioned for `interval_ms`, and so on;
-/// everything is healed when the workload ends.
+/// Alternating healthy and faulty periods: healthy for `interval_ms`,
+/// faulty for `interval_ms`, and so on (for [`PartitionKind::Maelstrom`],
+/// gaps drawn as Jepsen does); everything is healed when the workload ends.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Nemesis {
@@ -114,6 +172,23 @@ pub struct Nemesis {
 }
 
 impl Nemesis {
+    /// When the first strike comes: Jepsen's `stagger` lets the first one
+    /// through at once; the other kinds start healthy.
+    pub fn first_strike_ms(&self) -> u64 {
+        match self.kind {
+            PartitionKind::Maelstrom => 0,
+            _ => self.interval_ms,
+        }
+    }
+
+    /// Time from one strike or heal to the next.
+    pub fn gap_ms(&self, rng: &mut Rng) -> u64 {
+        match self.kind {
+            PartitionKind::Maelstrom => rng.below(2 * self.interval_ms.max(1)),
+            _ => self.interval_ms,
+        }
+    }
+
     /// How long a crashed node stays down: half a healthy period, at most a
     /// second (a supervisor restarting a process).
     pub fn crash_pause_ms(&self) -> u64 {
@@ -123,6 +198,6 @@ impl Nemesis {
 
 impl Default for Nemesis {
     fn default() -> Self {
-        Nemesis { kind: PartitionKind::Halves, interval_ms: 10_000 }
+        Nemesis { kind: PartitionKind::Maelstrom, interval_ms: 10_000 }
     }
 }
