@@ -26,4 +26,5 @@ for nodes in 5 25 100; do
 done
 for protocol in full_state digest difference; do
     row --nodes 25 --protocol "$protocol" --latency-ms 100 --rate 100 --seconds 30 --seed 7 --nemesis partition
+    row --nodes 25 --protocol "$protocol" --latency-ms 100 --rate 100 --seconds 30 --seed 7 --nemesis halves
 done

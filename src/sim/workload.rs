@@ -63,6 +63,7 @@ pub enum PartitionKind {
     /// majorities in a ring, where every node sees a majority but no two the
     /// same one), and strikes and heals follow each other at gaps uniform in
     /// `[0, 2 * interval)`, the first strike at once (Jepsen's `stagger`).
+    #[serde(rename = "partition")]
     Maelstrom,
 }
 
