@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anti_entropy::sim::{LatencyModel, Nemesis, PartitionKind, Report, SimConfig, Simulation, Workload};
+use anti_entropy::ack::AckPolicy;
 use anti_entropy::Protocol;
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -27,7 +28,12 @@ const PROGRESS_STEP_MS: u64 = 250;
 )]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+    /// Without a subcommand: run the Maelstrom node, answering broadcast_ok
+    /// after replication (after-replication) or at once (local, the default;
+    /// also set by the ANTI_ENTROPY_ACK environment variable).
+    #[arg(long)]
+    ack: Option<AckPolicy>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -62,7 +68,7 @@ pub struct SimulateArgs {
     /// Seed of every random choice in the run.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Faults: partition (random halves, like Maelstrom), isolate (one node), links (links cut one by one), mixed (one of those three), crash (a node loses its state and restarts empty).
+    /// Faults: partition (Maelstrom's: one node, a minority third, a majority or a ring of majorities, at random gaps), halves (random halves), isolate (one node), links (links cut one by one), mixed (one of halves, isolate, links), crash (a node loses its state and restarts empty).
     #[arg(long)]
     nemesis: Option<PartitionKind>,
     /// Length of each healthy and each partitioned period, in milliseconds.
@@ -77,6 +83,9 @@ pub struct SimulateArgs {
     /// Probability that a node-to-node message is delivered twice.
     #[arg(long, default_value_t = 0.0, value_parser = parse_probability)]
     duplicate: f64,
+    /// When nodes answer broadcast_ok: local (as soon as the value is in their own set) or after-replication (once another node holds it, so a crash loses nothing acknowledged).
+    #[arg(long, default_value = "local")]
+    ack: AckPolicy,
     /// Also print the results as one JSON object on the last stdout line.
     #[arg(long)]
     json: bool,
@@ -123,6 +132,7 @@ impl SimulateArgs {
             workload,
             nemesis: self.nemesis.map(|kind| Nemesis { kind, interval_ms: self.nemesis_interval_ms }),
             record_trace: false,
+            ack: self.ack,
         }
     }
 }
@@ -132,7 +142,8 @@ impl SimulateArgs {
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Simulate(args) => simulate(&args),
+        Some(Command::Simulate(args)) => simulate(&args),
+        None => crate::maelstrom::run(cli.ack),
     }
 }
 
@@ -252,6 +263,7 @@ fn write_summary(out: &mut impl Write, config: &SimConfig, report: &Report) -> i
     if r.lost_latency_ms.is_some() {
         row(out, "lost latency ms", quantiles(r.lost_latency_ms))?;
     }
+    row(out, "broadcast_ok after ms", quantiles(r.broadcast_latency_ms))?;
     row(out, "client ops", format!("{} ({} broadcasts, {} reads)", t.client_ops, t.broadcasts, t.reads))?;
     row(out, "msgs per op", format!("{:.3}", report.msgs_per_op))?;
     row(out, "bytes per op", format!("{:.1}", report.bytes_per_op))?;
@@ -308,10 +320,11 @@ mod tests {
             workload: Some(Workload { rate_per_s: 12.5, duration_ms: 2_500, read_fraction: 0.3, quiet_period_ms: 700 }),
             nemesis: Some(Nemesis { kind: PartitionKind::RollingLinks, interval_ms: 400 }),
             record_trace: false,
+            ack: AckPolicy::AfterReplication,
         };
         let command = config.replay_command();
         let cli = Cli::try_parse_from(command.split_whitespace()).expect("replay command parses");
-        let Command::Simulate(args) = cli.command;
+        let Some(Command::Simulate(args)) = cli.command else { panic!("no subcommand") };
         assert_eq!(args.to_config(), config);
     }
 }

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
+use crate::ack::AckPolicy;
 use crate::fingerprint::Fingerprint;
 use crate::node::Node;
 use crate::reconcile::{self, ReconcileMessage};
@@ -93,6 +94,8 @@ pub struct NodeConfig {
     pub repair_timeout_ms: u64,
     /// Full-state protocol only: how often every node ships its whole set.
     pub full_state_interval_ms: u64,
+    /// When `broadcast_ok` goes out (see `ack`).
+    pub ack: AckPolicy,
 }
 
 impl Default for NodeConfig {
@@ -112,6 +115,7 @@ impl Default for NodeConfig {
             gap_timeout_ms: 150,
             repair_timeout_ms: 500,
             full_state_interval_ms: 300,
+            ack: AckPolicy::Local,
         }
     }
 }
@@ -258,7 +262,13 @@ impl Node {
         let spreads = self.config.protocol != Protocol::FullState && !self.gossip.index_of.is_empty();
         let mut new = Vec::new();
         let mut new_count = 0;
+        let mut held_elsewhere = Vec::new();
         for v in values {
+            if from.is_some() {
+                // Another node holds it: a broadcast of it waiting here for
+                // replication can be acknowledged.
+                held_elsewhere.push(v);
+            }
             if self.set.insert(v) {
                 new_count += 1;
                 if spreads {
@@ -266,6 +276,7 @@ impl Node {
                 }
             }
         }
+        self.release_acks(&held_elsewhere);
         if !new.is_empty() && new.len() <= spread_max {
             self.spread(now_ms, &new, from);
         }
@@ -373,6 +384,7 @@ impl Node {
                     for &v in &values {
                         self.confirm(v);
                     }
+                    self.upstream_holds(&values);
                 }
                 self.learn(now_ms, values, Some(src));
                 if from_upstream {
@@ -393,6 +405,8 @@ impl Node {
                 }
             }
             Payload::Reconcile(msg) => self.on_reconcile(now_ms, src, msg, msg_id),
+            Payload::Replicate { values } => self.on_replicate(now_ms, src, values, msg_id),
+            Payload::ReplicateOk { values } => self.release_acks(&values),
             Payload::FullState { values } => {
                 if self.gossip.index_of.get(src).is_some_and(|&i| i < self.gossip.my_index) {
                     self.maybe_adopt_upstream(now_ms, src);
@@ -451,6 +465,7 @@ impl Node {
     }
 
     fn switch_upstream(&mut self, now_ms: u64, upstream: Option<String>) {
+        let keep_replicated = self.values_to_keep_replicated();
         let g = &mut self.gossip;
         g.upstream = upstream;
         g.upstream_since_ms = now_ms;
@@ -460,7 +475,11 @@ impl Node {
         g.gap_since_ms = None;
         g.repair_until_ms = None;
         // Whatever the old hub had not echoed goes to the new one.
-        let in_flight: Vec<i64> = g.unconfirmed.keys().copied().collect();
+        let mut in_flight: Vec<i64> = g.unconfirmed.keys().copied().collect();
+        in_flight.extend(keep_replicated);
+        if g.upstream.is_none() {
+            self.ack_became_root(now_ms);
+        }
         if self.gossip.upstream.is_some() {
             for v in in_flight {
                 self.queue_for_upstream(now_ms, v);
@@ -525,6 +544,18 @@ impl Node {
         settled.sub(&self.gossip.unconfirmed_fingerprint);
         if settled.short() == upstream_digest {
             self.counters.skipped += 1;
+            self.release_acks_held_upstream();
+            self.upstream_holds_everything_settled();
+        } else if self.set.fingerprint().short() == upstream_digest {
+            // The hub already holds what we have in flight to it (a value it
+            // got from elsewhere first, so its flushes will never echo it).
+            self.counters.skipped += 1;
+            let g = &mut self.gossip;
+            g.unconfirmed.clear();
+            g.unconfirmed_queue.clear();
+            g.unconfirmed_fingerprint = Fingerprint::EMPTY;
+            self.release_acks_held_upstream();
+            self.upstream_holds_everything_settled();
         } else {
             self.start_repair(now_ms);
         }
@@ -544,6 +575,13 @@ impl Node {
         g.unconfirmed.clear();
         g.unconfirmed_queue.clear();
         g.unconfirmed_fingerprint = Fingerprint::EMPTY;
+        // Except that broadcasts still waiting for replication are pushed
+        // again at once: a repair can take a while (an empty hub takes one
+        // refill at a time), and until the hub holds them a second crash
+        // would lose them.
+        for v in self.values_to_keep_replicated() {
+            self.queue_for_upstream(now_ms, v);
+        }
         if self.config.protocol == Protocol::Difference {
             // The opener stands in for `sync_full`: priced as the whole set.
             let full_state = self.whole_set_message_len(&upstream, Payload::SyncFull { values: Vec::new() });
@@ -622,6 +660,7 @@ impl Node {
             return;
         }
         self.check_upstream_liveness(now_ms);
+        self.ack_timeout(now_ms);
         if self.config.protocol == Protocol::FullState {
             if self.gossip.next_full_state_ms.is_some_and(|t| t <= now_ms) {
                 self.gossip.next_full_state_ms = Some(now_ms + self.config.full_state_interval_ms);
@@ -732,8 +771,9 @@ impl Node {
             .take_while(|id| Some(*id) != g.upstream.as_ref())
             .filter_map(|id| g.suspected_until_ms.get(id).copied())
             .min();
+        let replicate = self.ack_poll_timeout();
         if self.config.protocol == Protocol::FullState {
-            return [g.next_full_state_ms, liveness, retry].into_iter().flatten().min();
+            return [g.next_full_state_ms, liveness, retry, replicate].into_iter().flatten().min();
         }
         let timers = [
             g.flush_due_ms,
@@ -745,6 +785,7 @@ impl Node {
             g.repair_until_ms,
             liveness,
             retry,
+            replicate,
         ];
         timers.into_iter().flatten().min()
     }

@@ -5,6 +5,7 @@
 //! Maelstrom binary (`src/main.rs`, framing in `stdio`) and the wasm facade
 //! (`wasm`). See ARCHITECTURE.md for the map.
 
+pub mod ack;
 pub mod fingerprint;
 pub mod gossip;
 pub mod node;

@@ -6,16 +6,37 @@
 use std::io::{self, IsTerminal};
 use std::process::ExitCode;
 
+use anti_entropy::ack::AckPolicy;
+use anti_entropy::gossip::NodeConfig;
 use anti_entropy::stdio::{self, LineService};
 use anti_entropy::{wire, Node};
 
-pub fn run() -> ExitCode {
+/// The environment variable that sets the acknowledgement policy when the
+/// node cannot be given flags (`maelstrom test --bin` takes a path only).
+pub const ACK_ENV_VAR: &str = "ANTI_ENTROPY_ACK";
+
+/// Runs the node; `ack` is the `--ack` flag, which wins over the variable.
+pub fn run(ack: Option<AckPolicy>) -> ExitCode {
+    let ack = match ack {
+        Some(ack) => ack,
+        None => match std::env::var(ACK_ENV_VAR) {
+            Ok(value) => match value.parse() {
+                Ok(ack) => ack,
+                Err(e) => {
+                    eprintln!("anti-entropy: {ACK_ENV_VAR}: {e}");
+                    return ExitCode::from(2);
+                }
+            },
+            Err(_) => AckPolicy::default(),
+        },
+    };
+    let node = Node::with_config(NodeConfig { ack, ..NodeConfig::default() });
     if io::stdin().is_terminal() {
         eprintln!(
             "anti-entropy: Maelstrom node reading JSON lines on stdin (try `anti-entropy simulate --help`, or run under `maelstrom test -w broadcast`)"
         );
     }
-    match stdio::serve_lines(&mut MaelstromNode(Node::new())) {
+    match stdio::serve_lines(&mut MaelstromNode(node)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => {

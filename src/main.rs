@@ -13,7 +13,8 @@ mod maelstrom;
 #[cfg(not(target_arch = "wasm32"))]
 fn main() -> std::process::ExitCode {
     if std::env::args_os().len() <= 1 {
-        return maelstrom::run();
+        // Maelstrom starts the node with no arguments: no parser needed.
+        return maelstrom::run(None);
     }
     cli::run()
 }

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
+use crate::ack::AckState;
 use crate::gossip::{GossipState, MessageKind, NodeConfig};
 use crate::set::MessageSet;
 use crate::wire::{self, Body, Decoded, Envelope, Name, Payload, Rejection};
@@ -68,6 +69,7 @@ pub struct Node {
     outbox: VecDeque<Envelope>,
     pub(crate) counters: Counters,
     pub(crate) gossip: GossipState,
+    pub(crate) acks: AckState,
 }
 
 impl Node {
@@ -194,10 +196,12 @@ impl Node {
                 Payload::TopologyOk
             }
             Payload::Broadcast { message } => {
-                self.learn(now_ms, [message], None);
-                Payload::BroadcastOk
+                match self.accept_broadcast(now_ms, message, from.clone(), src.clone(), request_id) {
+                    Some(reply) => reply,
+                    None => return Ok(()), // answered once replicated
+                }
             }
-            Payload::Read => Payload::ReadOk { messages: self.set.to_vec() },
+            Payload::Read => Payload::ReadOk { messages: self.readable_values() },
             Payload::Digest => Payload::DigestOk { digest: self.set.digest().to_hex(), count: self.set.len() as u64 },
             Payload::DigestSync { remote_digest, remote_messages } => {
                 return {
@@ -333,7 +337,7 @@ impl Node {
     }
 
     /// Queues a message with the next `msg_id`.
-    fn send_from(&mut self, src: Name, dest: Name, payload: Payload, in_reply_to: Option<u64>) {
+    pub(crate) fn send_from(&mut self, src: Name, dest: Name, payload: Payload, in_reply_to: Option<u64>) {
         let msg_id = self.next_msg_id;
         self.next_msg_id += 1;
         self.counters.messages_sent += 1;

@@ -26,6 +26,9 @@ pub mod error_code {
     pub const NOT_SUPPORTED: u32 = 10;
     /// A field is missing or has the wrong type.
     pub const MALFORMED_REQUEST: u32 = 12;
+    /// The node cannot take the request now; it may later (too many
+    /// broadcasts waiting for replication).
+    pub const TEMPORARILY_UNAVAILABLE: u32 = 11;
     /// The request is well formed but the node's state forbids it (a
     /// second `init`).
     pub const PRECONDITION_FAILED: u32 = 22;
@@ -124,6 +127,14 @@ pub enum Payload {
     FullState {
         values: Vec<i64>,
     },
+    /// `--ack after-replication`, from a root: hold these values, please...
+    Replicate {
+        values: Vec<i64>,
+    },
+    /// ...held (the root can now acknowledge them to its clients).
+    ReplicateOk {
+        values: Vec<i64>,
+    },
     /// Repair after a digest mismatch, `Protocol::Difference`: the
     /// reconciliation messages of `reconcile`, each with its own `type`.
     #[serde(untagged)]
@@ -138,7 +149,8 @@ impl Payload {
         match self {
             Payload::DigestSyncOk { matched: true, .. } => MessageKind::DigestMatch,
             Payload::Push { values } | Payload::Flush { values, .. } if values.is_empty() => MessageKind::Digest,
-            Payload::Push { .. } | Payload::Flush { .. } => MessageKind::Push,
+            Payload::Push { .. } | Payload::Flush { .. } | Payload::Replicate { .. } => MessageKind::Push,
+            Payload::ReplicateOk { .. } => MessageKind::Digest,
             Payload::SyncFull { .. } | Payload::SyncFullOk { .. } | Payload::FullState { .. } => MessageKind::FullState,
             Payload::Reconcile(msg) if msg.carries_values() => MessageKind::Difference,
             Payload::Reconcile(_) => MessageKind::Digest,
@@ -169,6 +181,8 @@ impl Payload {
             Payload::SyncFull { .. } => "sync_full",
             Payload::SyncFullOk { .. } => "sync_full_ok",
             Payload::FullState { .. } => "full_state",
+            Payload::Replicate { .. } => "replicate",
+            Payload::ReplicateOk { .. } => "replicate_ok",
             Payload::Reconcile(msg) => msg.type_name(),
         }
     }
@@ -438,6 +452,8 @@ fn payload_from_fields(kind: &str, f: &BodyFields) -> Result<Payload, PayloadErr
         "sync_full" => Payload::SyncFull { values: f.req("values")? },
         "sync_full_ok" => Payload::SyncFullOk { values: f.req("values")? },
         "full_state" => Payload::FullState { values: f.req("values")? },
+        "replicate" => Payload::Replicate { values: f.req("values")? },
+        "replicate_ok" => Payload::ReplicateOk { values: f.req("values")? },
         "reconcile" => Payload::Reconcile(ReconcileMessage::Open {
             summary: f.req("summary")?,
             parity: f.opt("parity")?,

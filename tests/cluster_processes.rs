@@ -58,13 +58,21 @@ struct Cluster {
     node_to_node_bytes: u64,
     /// Final reads by node, once answered.
     final_reads: BTreeMap<u64, usize>,
+    /// Command-line arguments every node process gets.
+    node_args: Vec<String>,
     final_values: BTreeMap<usize, Vec<i64>>,
 }
 
 impl Cluster {
     /// Starts node process `from`, its stdout routed through `tx`.
-    fn spawn_node(from: usize, tx: &Sender<Printed>, stderr_lines: &Arc<Mutex<Vec<String>>>) -> Child {
+    fn spawn_node(
+        from: usize,
+        args: &[String],
+        tx: &Sender<Printed>,
+        stderr_lines: &Arc<Mutex<Vec<String>>>,
+    ) -> Child {
         let mut child = Command::new(env!("CARGO_BIN_EXE_anti-entropy"))
+            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -91,12 +99,17 @@ impl Cluster {
     }
 
     fn start(node_count: usize, latency_ms: (u64, u64), seed: u64) -> Cluster {
+        Self::start_with_args(node_count, latency_ms, seed, &[])
+    }
+
+    fn start_with_args(node_count: usize, latency_ms: (u64, u64), seed: u64, args: &[&str]) -> Cluster {
+        let node_args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         let (tx, printed) = mpsc::channel();
         let stderr_lines = Arc::new(Mutex::new(Vec::new()));
         let mut children = Vec::new();
         let mut stdins = Vec::new();
         for from in 0..node_count {
-            let mut child = Self::spawn_node(from, &tx, &stderr_lines);
+            let mut child = Self::spawn_node(from, &node_args, &tx, &stderr_lines);
             stdins.push(child.stdin.take());
             children.push(child);
         }
@@ -119,6 +132,7 @@ impl Cluster {
             node_to_node_bytes: 0,
             final_reads: BTreeMap::new(),
             final_values: BTreeMap::new(),
+            node_args,
         };
         for node in 0..node_count {
             cluster.send_init(node);
@@ -139,7 +153,7 @@ impl Cluster {
     fn kill_and_restart(&mut self, node: usize) {
         let _ = self.children[node].kill();
         let _ = self.children[node].wait();
-        let mut child = Self::spawn_node(node, &self.tx, &self.stderr_lines);
+        let mut child = Self::spawn_node(node, &self.node_args, &self.tx, &self.stderr_lines);
         self.stdins[node] = child.stdin.take();
         self.children[node] = child;
         self.send_init(node);
@@ -446,4 +460,76 @@ fn a_killed_follower_is_refilled_in_a_second_for_about_one_listing() {
 #[test]
 fn a_killed_hub_is_refilled_in_a_second_for_about_one_listing() {
     killed_node_is_refilled(0, 1.2);
+}
+
+/// `--ack after-replication` with real processes: a follower cut off from
+/// its hub keeps a client's broadcast (and hides it from reads) without
+/// answering; once the link heals and the hub holds the value, the
+/// `broadcast_ok` comes. Then the follower is killed and restarted: the
+/// acknowledged value is still in the cluster and refills it.
+#[test]
+fn after_replication_acks_only_once_the_hub_holds_the_value() {
+    let mut cluster = Cluster::start_with_args(2, (5, 10), 5, &["--ack", "after-replication"]);
+    cluster.pump_until(Instant::now() + Duration::from_millis(300));
+    cluster.set_partition(&[1]);
+    let op = cluster.request(1, Operation::Add(42));
+    cluster.pump_until(Instant::now() + Duration::from_millis(800));
+    let acked = |c: &Cluster| c.history.entries.iter().any(|e| e.op_id == op && e.completion.is_some());
+    assert!(!acked(&cluster), "acknowledged while no other node could hold it");
+    cluster.final_values.clear();
+    let read = cluster.request(1, Operation::Read);
+    cluster.final_reads.insert(read, 1);
+    cluster.pump_until(Instant::now() + Duration::from_millis(100));
+    assert_eq!(cluster.final_values.get(&1), Some(&Vec::new()), "a value waiting for replication is hidden from reads");
+
+    cluster.set_partition(&[]);
+    let healed = Instant::now();
+    while !acked(&cluster) && healed.elapsed() < Duration::from_secs(5) {
+        cluster.pump_until(Instant::now() + Duration::from_millis(20));
+    }
+    assert!(acked(&cluster), "no broadcast_ok within 5 s of the heal");
+    eprintln!("broadcast_ok {:?} after the heal", healed.elapsed());
+
+    cluster.kill_and_restart(1);
+    let refilled = wait_for_equal_sets(&mut cluster, 1, Duration::from_secs(3));
+    assert!(refilled.is_some(), "the acknowledged value did not survive the crash of the node that acknowledged it");
+}
+
+/// The environment variable does what the flag does (Maelstrom's `--bin`
+/// takes a path, so a wrapper script or the environment must carry it),
+/// and a bad value is refused with a clear message before any input.
+#[test]
+fn the_ack_policy_comes_from_the_environment_too() {
+    let output = Command::new(env!("CARGO_BIN_EXE_anti-entropy"))
+        .env("ANTI_ENTROPY_ACK", "sometimes")
+        .stdin(Stdio::null())
+        .output()
+        .expect("the node binary starts");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("ANTI_ENTROPY_ACK") && stderr.contains("after-replication"), "{stderr}");
+
+    // Two nodes, the follower cut off: with the variable set, no answer.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_anti-entropy"))
+        .env("ANTI_ENTROPY_ACK", "after-replication")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the node binary starts");
+    let mut stdin = child.stdin.take().unwrap();
+    let lines = [
+        r#"{"src":"c0","dest":"n1","body":{"type":"init","node_id":"n1","node_ids":["n0","n1"],"msg_id":1}}"#,
+        r#"{"src":"c0","dest":"n1","body":{"type":"broadcast","message":7,"msg_id":2}}"#,
+        r#"{"src":"c0","dest":"n1","body":{"type":"read","msg_id":3}}"#,
+    ];
+    for line in lines {
+        writeln!(stdin, "{line}").unwrap();
+    }
+    drop(stdin);
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains(r#""type": "init_ok""#), "{stdout}");
+    assert!(!stdout.contains("broadcast_ok"), "answered without a second holder: {stdout}");
+    assert!(stdout.contains(r#""type": "read_ok", "messages": []"#), "{stdout}");
 }

@@ -123,6 +123,10 @@ pub struct SetFullResult {
     pub stable_latency_ms: Option<Quantiles>,
     /// From known to lost, over lost values.
     pub lost_latency_ms: Option<Quantiles>,
+    /// From a broadcast's invocation to its `broadcast_ok`, over
+    /// acknowledged broadcasts (not part of Jepsen's set-full: what a client
+    /// waits, which `--ack after-replication` lengthens).
+    pub broadcast_latency_ms: Option<Quantiles>,
 }
 
 /// A read's position in the history and its invocation time.
@@ -145,13 +149,19 @@ pub fn check_set_full(history: &History) -> SetFullResult {
     let mut elements: BTreeMap<i64, Element> = BTreeMap::new();
     let mut read_invocations: BTreeMap<u64, ReadMark> = BTreeMap::new();
     let mut acknowledged_count = 0;
+    let mut add_invocations: BTreeMap<u64, u64> = BTreeMap::new();
+    let mut broadcast_latencies = Vec::new();
     for (index, entry) in history.entries.iter().enumerate() {
         match (&entry.operation, &entry.completion) {
             (Operation::Add(value), None) => {
                 elements.insert(*value, Element::default());
+                add_invocations.insert(entry.op_id, entry.time_ms);
             }
             (Operation::Add(value), Some(_)) => {
                 acknowledged_count += 1;
+                if let Some(invoked_ms) = add_invocations.remove(&entry.op_id) {
+                    broadcast_latencies.push(entry.time_ms.saturating_sub(invoked_ms));
+                }
                 if let Some(element) = elements.get_mut(value) {
                     element.known.get_or_insert((index, entry.time_ms));
                 }
@@ -207,6 +217,7 @@ pub fn check_set_full(history: &History) -> SetFullResult {
     result.valid = result.lost_count == 0 && result.stable_count > 0;
     result.stable_latency_ms = Quantiles::of(stable_latencies);
     result.lost_latency_ms = Quantiles::of(lost_latencies);
+    result.broadcast_latency_ms = Quantiles::of(broadcast_latencies);
     result
 }
 

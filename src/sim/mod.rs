@@ -34,6 +34,7 @@ use std::collections::{BTreeMap, BinaryHeap};
 
 use serde::{Deserialize, Serialize};
 
+use crate::ack::AckPolicy;
 use crate::gossip::{MessageKind, NodeConfig, Protocol};
 use crate::node::Node;
 use crate::rng::Rng;
@@ -54,6 +55,8 @@ pub struct SimConfig {
     pub node_count: usize,
     pub seed: u64,
     pub protocol: Protocol,
+    /// When nodes answer `broadcast_ok` (see `ack`).
+    pub ack: AckPolicy,
     pub latency: LatencyModel,
     /// Chance that a node-to-node message is lost.
     pub loss_probability: f64,
@@ -75,6 +78,7 @@ impl Default for SimConfig {
             node_count: 5,
             seed: 0,
             protocol: Protocol::default(),
+            ack: AckPolicy::default(),
             latency: LatencyModel::default(),
             loss_probability: 0.0,
             duplicate_probability: 0.0,
@@ -111,6 +115,9 @@ impl SimConfig {
         }
         if let Some(n) = &self.nemesis {
             cmd += &format!(" --nemesis {} --nemesis-interval-ms {}", n.kind.name(), n.interval_ms);
+        }
+        if self.ack != AckPolicy::Local {
+            cmd += &format!(" --ack {}", self.ack.name());
         }
         cmd += &format!(" --seed {}", self.seed);
         cmd
@@ -386,7 +393,12 @@ impl Simulation {
         // The struct update keeps this compiling as NodeConfig grows.
         #[allow(clippy::needless_update)]
         let node_configs: Vec<NodeConfig> = (0..node_count)
-            .map(|_| NodeConfig { protocol: config.protocol, rng_seed: root_rng.next_u64(), ..NodeConfig::default() })
+            .map(|_| NodeConfig {
+                protocol: config.protocol,
+                ack: config.ack,
+                rng_seed: root_rng.next_u64(),
+                ..NodeConfig::default()
+            })
             .collect();
         let nodes = node_configs.iter().cloned().map(Node::with_config).collect();
         let network =
