@@ -355,7 +355,18 @@ impl Node {
             g.push_pending.clear();
             return;
         };
-        let values: Vec<i64> = std::mem::take(&mut g.push_pending).into_iter().collect();
+        // At most a flush's worth per message (a burst of broadcasts while
+        // cut off from the hub can be large); the rest goes right after.
+        let values: Vec<i64> = if g.push_pending.len() > self.config.flush_batch_max_values {
+            let rest = g.push_pending.split_off(
+                &g.push_pending.iter().nth(self.config.flush_batch_max_values).copied().expect("longer than the cap"),
+            );
+            let batch = std::mem::replace(&mut g.push_pending, rest).into_iter().collect();
+            g.push_due_ms = Some(now_ms);
+            batch
+        } else {
+            std::mem::take(&mut g.push_pending).into_iter().collect()
+        };
         g.last_push_ms = Some(now_ms);
         g.last_sent_upstream_ms = now_ms;
         self.send_peer(upstream, Payload::Push { values }, None);

@@ -33,6 +33,12 @@ const CHUNK_QUEUE_CAPACITY: usize = 16;
 const PIPE_BUFFER_BYTES: libc::c_int = 1 << 18;
 /// Output gathered beyond this is written out even while input is queued.
 const OUTPUT_HIGH_WATER_BYTES: usize = 1 << 16;
+/// Longest input line kept (checked as the line accumulates, so one read
+/// more may be held). A whole set of a million 20-digit values is about
+/// 21 MB; a line past this is skipped to its newline, logged on stderr, and
+/// the node serves the next line: it cannot be answered (its `src` and
+/// `msg_id` were in the part not kept), and nothing already accepted is lost.
+pub const MAX_LINE_BYTES: usize = 64 << 20;
 
 /// A program that answers lines with lines.
 pub trait LineService {
@@ -135,13 +141,22 @@ struct ChunkReader {
 /// Reads `input` on its own thread and sends buffers of whole lines (the last
 /// one, at end of input, may lack its newline); the channel closes at end of
 /// input or on a read error, which is logged.
-fn spawn_chunk_reader(mut input: impl Read + Send + 'static) -> ChunkReader {
+fn spawn_chunk_reader(input: impl Read + Send + 'static) -> ChunkReader {
+    spawn_chunk_reader_with_limit(input, MAX_LINE_BYTES)
+}
+
+fn spawn_chunk_reader_with_limit(mut input: impl Read + Send + 'static, max_line_bytes: usize) -> ChunkReader {
     let (tx, chunks) = mpsc::sync_channel(CHUNK_QUEUE_CAPACITY);
     let (spent, recycled) = mpsc::channel::<Vec<u8>>();
     thread::spawn(move || {
         let mut read_buffer = vec![0u8; READ_CHUNK_BYTES];
         // Bytes read after the last newline, carried into the next chunk.
         let mut partial_line = Vec::new();
+        // While skipping an overlong line: its bytes so far.
+        let mut skipping: Option<usize> = None;
+        let log_skip = |bytes: usize| {
+            eprintln!("anti-entropy: skipped an input line of {bytes} bytes (longer than {max_line_bytes})")
+        };
         loop {
             let read = loop {
                 match input.read(&mut read_buffer) {
@@ -155,14 +170,35 @@ fn spawn_chunk_reader(mut input: impl Read + Send + 'static) -> ChunkReader {
                     if let Err(e) = read {
                         eprintln!("anti-entropy: cannot read stdin: {e}");
                     }
+                    if let Some(bytes) = skipping {
+                        log_skip(bytes);
+                    }
                     if !partial_line.is_empty() {
                         let _ = tx.send(partial_line);
                     }
                     return;
                 }
             };
+            let fresh = match skipping {
+                Some(bytes) => match memchr::memchr(b'\n', fresh) {
+                    None => {
+                        skipping = Some(bytes + fresh.len());
+                        continue;
+                    }
+                    Some(end) => {
+                        log_skip(bytes + end);
+                        skipping = None;
+                        &fresh[end + 1..]
+                    }
+                },
+                None => fresh,
+            };
             let Some(last_newline) = memchr::memrchr(b'\n', fresh) else {
                 partial_line.extend_from_slice(fresh);
+                if partial_line.len() > max_line_bytes {
+                    skipping = Some(partial_line.len());
+                    partial_line = Vec::new();
+                }
                 continue;
             };
             // A spent buffer if one is back, except that a long partial line
@@ -215,6 +251,27 @@ mod tests {
             lines.extend(body.split(|&b| b == b'\n').map(<[u8]>::to_vec));
         }
         lines
+    }
+
+    #[test]
+    fn overlong_lines_are_skipped_and_the_next_lines_served() {
+        // The limit is checked on the bytes carried between reads, so it
+        // holds for any line longer than a read buffer.
+        let limit = READ_CHUNK_BYTES;
+        let data = [b"first\n".to_vec(), vec![b'x'; 5 * limit], b"\nnext\n".to_vec(), vec![b'y'; 3 * limit]].concat();
+        for step in [7, 600, 4096, usize::MAX] {
+            let ChunkReader { chunks, .. } =
+                spawn_chunk_reader_with_limit(Trickle { data: data.clone(), at: 0, step }, limit);
+            let lines: Vec<Vec<u8>> = chunks
+                .into_iter()
+                .flat_map(|c| c.split(|&b| b == b'\n').map(<[u8]>::to_vec).collect::<Vec<_>>())
+                .filter(|l| !l.is_empty())
+                .collect();
+            // A line may pass the limit by at most one read before it is
+            // cut, so the line of 5 limits is always dropped, and so is the
+            // unterminated tail of 3.
+            assert_eq!(lines, vec![b"first".to_vec(), b"next".to_vec()], "read size {step}");
+        }
     }
 
     #[test]
