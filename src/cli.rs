@@ -68,7 +68,7 @@ pub struct SimulateArgs {
     /// Seed of every random choice in the run.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Faults: partition (Maelstrom's: one node, a minority third, a majority or a ring of majorities, at random gaps), halves (random halves), isolate (one node), links (links cut one by one), mixed (one of halves, isolate, links), crash (a node loses its state and restarts empty).
+    /// Faults: partition (Maelstrom's: one node, a minority third, a majority or a ring of majorities, at random gaps), halves (random halves), isolate (one node), links (links cut one by one), mixed (one of halves, isolate, links, crash), crash (a node loses its state and restarts empty).
     #[arg(long)]
     nemesis: Option<PartitionKind>,
     /// Length of each healthy and each partitioned period, in milliseconds.

@@ -1,5 +1,6 @@
 //! The simulator replays a run from its seed, whatever way time is advanced.
 
+use anti_entropy::ack::AckPolicy;
 use anti_entropy::sim::{LatencyModel, Nemesis, PartitionKind, SimConfig, Simulation, Workload};
 use anti_entropy::Protocol;
 
@@ -15,6 +16,7 @@ fn faulty_config(seed: u64) -> SimConfig {
         workload: Some(Workload { rate_per_s: 50.0, duration_ms: 4_000, read_fraction: 0.5, quiet_period_ms: 1_000 }),
         nemesis: Some(Nemesis { kind: PartitionKind::Mixed, interval_ms: 700 }),
         record_trace: true,
+        ack: AckPolicy::AfterReplication,
     }
 }
 
@@ -174,7 +176,7 @@ fn replay_command_names_every_setting() {
         cmd,
         "anti-entropy simulate --nodes 7 --protocol difference --latency-ms 40 --latency-dist exponential --loss 0.1 \
          --duplicate 0.05 --rate 50 --seconds 4 --read-fraction 0.5 --quiet-ms 1000 --nemesis mixed \
-         --nemesis-interval-ms 700 --seed 42"
+         --nemesis-interval-ms 700 --ack after-replication --seed 42"
     );
 }
 

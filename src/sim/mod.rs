@@ -950,6 +950,16 @@ impl Simulation {
                 watch.report.refilled_after_ms = Some(self.now_ms - watch.report.restart_ms);
             }
         }
+        // The same for convergence after a heal: what no live node holds
+        // any more cannot arrive.
+        for watch in self.heal_watches.iter_mut().filter(|w| w.converged_after_ms.is_none()) {
+            for (target, missing) in watch.missing.iter_mut().enumerate() {
+                missing.retain(|&v| (0..nodes.len()).any(|i| i != target && !down[i] && nodes[i].set().contains(v)));
+            }
+            if watch.missing.iter().all(Vec::is_empty) {
+                watch.converged_after_ms = Some(self.now_ms - watch.heal_ms);
+            }
+        }
         self.timer_at[node] = None;
         self.watched_len[node] = 0;
     }

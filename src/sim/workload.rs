@@ -50,7 +50,8 @@ pub enum PartitionKind {
     /// half of the partitioned period, then restored one by one in a new
     /// random order over the first half of the healed period.
     RollingLinks,
-    /// Each strike picks one of the three partition kinds above at random.
+    /// Each strike picks one of the three partition kinds above, or a
+    /// crash, at random.
     Mixed,
     /// One random node crashes: it loses all its state at once, stays down
     /// for [`Nemesis::crash_pause_ms`] (messages and client requests sent to
@@ -118,8 +119,6 @@ impl JepsenTarget {
 }
 
 impl PartitionKind {
-    // `Crash` comes last so that seeded code indexing the first four (the
-    // swarm, `Mixed`) keeps its runs.
     pub const ALL: [PartitionKind; 6] = [
         PartitionKind::Halves,
         PartitionKind::IsolateOne,
@@ -144,7 +143,15 @@ impl PartitionKind {
     /// Resolves `Mixed` to one concrete kind.
     pub fn pick(self, rng: &mut Rng) -> PartitionKind {
         match self {
-            PartitionKind::Mixed => PartitionKind::ALL[rng.index(3)],
+            PartitionKind::Mixed => {
+                const PICKS: [PartitionKind; 4] = [
+                    PartitionKind::Halves,
+                    PartitionKind::IsolateOne,
+                    PartitionKind::RollingLinks,
+                    PartitionKind::Crash,
+                ];
+                PICKS[rng.index(PICKS.len())]
+            }
             concrete => concrete,
         }
     }
