@@ -11,6 +11,8 @@ use std::time::Instant;
 
 use anti_entropy::sim::{LatencyModel, Nemesis, PartitionKind, Report, SimConfig, Simulation, Workload};
 use anti_entropy::ack::AckPolicy;
+use anti_entropy::epidemic::Overlay;
+use anti_entropy::sim::TopologyKind;
 use anti_entropy::Protocol;
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -34,6 +36,11 @@ struct Cli {
     /// also set by the ANTI_ENTROPY_ACK environment variable).
     #[arg(long)]
     ack: Option<AckPolicy>,
+    /// Without a subcommand: the overlay the node runs, star (the default)
+    /// or epidemic (pairwise digest exchange along Maelstrom's topology;
+    /// also set by ANTI_ENTROPY_OVERLAY).
+    #[arg(long)]
+    overlay: Option<Overlay>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -83,6 +90,18 @@ pub struct SimulateArgs {
     /// Probability that a node-to-node message is delivered twice.
     #[arg(long, default_value_t = 0.0, value_parser = parse_probability)]
     duplicate: f64,
+    /// Overlay: star (a hub flushes to everyone) or epidemic (pairwise digest exchange along the topology, no hub).
+    #[arg(long, default_value = "star")]
+    overlay: Overlay,
+    /// Topology sent to nodes (the epidemic overlay's peer graph): grid (Maelstrom's default), ring, line, tree, random or total.
+    #[arg(long, default_value = "grid")]
+    topology: TopologyKind,
+    /// Neighbours per node for --topology random.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=999))]
+    degree: u32,
+    /// Epidemic overlay: how often each node compares digests with one neighbour, in milliseconds.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    round_ms: u64,
     /// When nodes answer broadcast_ok: local (as soon as the value is in their own set) or after-replication (once another node holds it, so a crash loses nothing acknowledged).
     #[arg(long, default_value = "local")]
     ack: AckPolicy,
@@ -133,6 +152,10 @@ impl SimulateArgs {
             nemesis: self.nemesis.map(|kind| Nemesis { kind, interval_ms: self.nemesis_interval_ms }),
             record_trace: false,
             ack: self.ack,
+            overlay: self.overlay,
+            topology: self.topology,
+            degree: self.degree as usize,
+            round_ms: self.round_ms,
         }
     }
 }
@@ -143,7 +166,7 @@ pub fn run() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Simulate(args)) => simulate(&args),
-        None => crate::maelstrom::run(cli.ack),
+        None => crate::maelstrom::run(cli.ack, cli.overlay),
     }
 }
 
@@ -321,6 +344,10 @@ mod tests {
             nemesis: Some(Nemesis { kind: PartitionKind::RollingLinks, interval_ms: 400 }),
             record_trace: false,
             ack: AckPolicy::AfterReplication,
+            overlay: Overlay::Epidemic,
+            topology: TopologyKind::Random,
+            degree: 3,
+            round_ms: 250,
         };
         let command = config.replay_command();
         let cli = Cli::try_parse_from(command.split_whitespace()).expect("replay command parses");

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use serde::{Deserialize, Serialize};
 
 use crate::ack::AckPolicy;
+use crate::epidemic::Overlay;
 use crate::fingerprint::Fingerprint;
 use crate::node::Node;
 use crate::reconcile::{self, ReconcileMessage};
@@ -96,6 +97,14 @@ pub struct NodeConfig {
     pub full_state_interval_ms: u64,
     /// When `broadcast_ok` goes out (see `ack`).
     pub ack: AckPolicy,
+    /// Which overlay carries node-to-node traffic (see `epidemic`).
+    pub overlay: Overlay,
+    /// Epidemic overlay: how often each node compares digests with one
+    /// neighbour.
+    pub round_ms: u64,
+    /// Epidemic overlay: how long new values are gathered before they are
+    /// pushed on to the neighbours.
+    pub epidemic_push_gap_ms: u64,
 }
 
 impl Default for NodeConfig {
@@ -116,6 +125,9 @@ impl Default for NodeConfig {
             repair_timeout_ms: 500,
             full_state_interval_ms: 300,
             ack: AckPolicy::Local,
+            overlay: Overlay::Star,
+            round_ms: 500,
+            epidemic_push_gap_ms: 150,
         }
     }
 }
@@ -201,6 +213,10 @@ impl Node {
         }
         g.index_of = self.node_ids.iter().enumerate().map(|(i, id)| (id.clone(), i)).collect();
         g.my_index = my_index;
+        if self.config.overlay == Overlay::Epidemic {
+            self.epidemic_init(now_ms);
+            return;
+        }
         if my_index == 0 {
             for id in self.node_ids.iter().skip(1) {
                 g.followers.insert(id.clone(), Follower { last_heard_ms: now_ms, next_seq: 1 });
@@ -247,7 +263,11 @@ impl Node {
     /// each follower's next digest check shows the change, and its own
     /// repair moves only what it lacks.
     fn learn_repaired(&mut self, now_ms: u64, values: impl IntoIterator<Item = i64>, from: &str) -> u64 {
-        self.learn_and_maybe_spread(now_ms, values, Some(from), REPAIRED_VALUES_FLUSHED_MAX)
+        // The epidemic overlay pushes repaired values on like new ones: each
+        // crosses each link once, so a healed partition spreads at push speed
+        // instead of one round per hop.
+        let spread_max = if self.epidemic.active { usize::MAX } else { REPAIRED_VALUES_FLUSHED_MAX };
+        self.learn_and_maybe_spread(now_ms, values, Some(from), spread_max)
     }
 
     fn learn_and_maybe_spread(
@@ -284,6 +304,10 @@ impl Node {
     }
 
     fn spread(&mut self, now_ms: u64, new: &[i64], from: Option<&str>) {
+        if self.epidemic.active {
+            self.epidemic_spread(now_ms, new, from);
+            return;
+        }
         if !self.gossip.followers.is_empty() {
             self.gossip.flush_pending.extend(new.iter().copied());
             let enough_values = (self.gossip.followers.len() * self.config.flush_values_per_follower)
@@ -608,7 +632,7 @@ impl Node {
     /// answer to an opener stands in for `sync_full_ok` and is priced as our
     /// whole set; the rounds after it have no full-state counterpart, so they
     /// count in `bytes_sent` only.
-    fn on_reconcile(&mut self, now_ms: u64, src: &str, msg: ReconcileMessage, msg_id: u64) {
+    pub(crate) fn on_reconcile(&mut self, now_ms: u64, src: &str, msg: ReconcileMessage, msg_id: u64) {
         let mut session = self.gossip.reconcile_sessions.remove(src).unwrap_or_default();
         let step = match reconcile::respond(&self.set, &mut session, &msg) {
             Ok(step) => step,
@@ -668,6 +692,11 @@ impl Node {
     /// Runs every gossip timer that is due.
     pub(crate) fn gossip_timeout(&mut self, now_ms: u64) {
         if self.gossip.index_of.is_empty() {
+            return;
+        }
+        if self.epidemic.active {
+            self.ack_timeout(now_ms);
+            self.epidemic_timeout(now_ms);
             return;
         }
         self.check_upstream_liveness(now_ms);
@@ -773,6 +802,9 @@ impl Node {
         let g = &self.gossip;
         if g.index_of.is_empty() {
             return None;
+        }
+        if self.epidemic.active {
+            return [self.epidemic_poll_timeout(), self.ack_poll_timeout()].into_iter().flatten().min();
         }
         let liveness = g.upstream.as_ref().map(|u| {
             g.last_heard_ms.get(u).copied().unwrap_or(0).max(g.upstream_since_ms) + self.config.hub_timeout_ms

@@ -6,6 +6,7 @@
 //! (`wasm`). See ARCHITECTURE.md for the map.
 
 pub mod ack;
+pub mod epidemic;
 pub mod fingerprint;
 pub mod gossip;
 pub mod node;

@@ -7,30 +7,38 @@ use std::io::{self, IsTerminal};
 use std::process::ExitCode;
 
 use anti_entropy::ack::AckPolicy;
+use anti_entropy::epidemic::Overlay;
 use anti_entropy::gossip::NodeConfig;
 use anti_entropy::stdio::{self, LineService};
 use anti_entropy::{wire, Node};
 
-/// The environment variable that sets the acknowledgement policy when the
-/// node cannot be given flags (`maelstrom test --bin` takes a path only).
+/// The environment variables that set what the flags set, for when the node
+/// cannot be given flags (`maelstrom test --bin` takes a path only).
 pub const ACK_ENV_VAR: &str = "ANTI_ENTROPY_ACK";
+pub const OVERLAY_ENV_VAR: &str = "ANTI_ENTROPY_OVERLAY";
 
-/// Runs the node; `ack` is the `--ack` flag, which wins over the variable.
-pub fn run(ack: Option<AckPolicy>) -> ExitCode {
-    let ack = match ack {
-        Some(ack) => ack,
-        None => match std::env::var(ACK_ENV_VAR) {
-            Ok(value) => match value.parse() {
-                Ok(ack) => ack,
-                Err(e) => {
-                    eprintln!("anti-entropy: {ACK_ENV_VAR}: {e}");
-                    return ExitCode::from(2);
-                }
-            },
-            Err(_) => AckPolicy::default(),
+/// A flag's value, else its environment variable's, else the default.
+fn setting<T: std::str::FromStr<Err = String> + Default>(flag: Option<T>, variable: &str) -> Result<T, String> {
+    match flag {
+        Some(value) => Ok(value),
+        None => match std::env::var(variable) {
+            Ok(text) => text.parse().map_err(|e| format!("{variable}: {e}")),
+            Err(_) => Ok(T::default()),
         },
+    }
+}
+
+/// Runs the node; the flags (`--ack`, `--overlay`) win over the variables.
+pub fn run(ack: Option<AckPolicy>, overlay: Option<Overlay>) -> ExitCode {
+    let settings = setting(ack, ACK_ENV_VAR).and_then(|ack| Ok((ack, setting(overlay, OVERLAY_ENV_VAR)?)));
+    let (ack, overlay) = match settings {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("anti-entropy: {e}");
+            return ExitCode::from(2);
+        }
     };
-    let node = Node::with_config(NodeConfig { ack, ..NodeConfig::default() });
+    let node = Node::with_config(NodeConfig { ack, overlay, ..NodeConfig::default() });
     if io::stdin().is_terminal() {
         eprintln!(
             "anti-entropy: Maelstrom node reading JSON lines on stdin (try `anti-entropy simulate --help`, or run under `maelstrom test -w broadcast`)"

@@ -14,7 +14,7 @@ mod maelstrom;
 fn main() -> std::process::ExitCode {
     if std::env::args_os().len() <= 1 {
         // Maelstrom starts the node with no arguments: no parser needed.
-        return maelstrom::run(None);
+        return maelstrom::run(None, None);
     }
     cli::run()
 }

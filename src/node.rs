@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, VecDeque};
 use serde::{Deserialize, Serialize};
 
 use crate::ack::AckState;
+use crate::epidemic::EpidemicState;
 use crate::gossip::{GossipState, MessageKind, NodeConfig};
 use crate::set::MessageSet;
 use crate::wire::{self, Body, Decoded, Envelope, Name, Payload, Rejection};
@@ -70,6 +71,7 @@ pub struct Node {
     pub(crate) counters: Counters,
     pub(crate) gossip: GossipState,
     pub(crate) acks: AckState,
+    pub(crate) epidemic: EpidemicState,
 }
 
 impl Node {
@@ -174,7 +176,12 @@ impl Node {
                 self.send_from(from, src, error, Some(request_id));
                 return Ok(());
             }
-            if self.handle_peer(now_ms, &src, payload, request_id) {
+            let handled = if self.epidemic.active {
+                self.epidemic_handle_peer(now_ms, &src, payload, request_id)
+            } else {
+                self.handle_peer(now_ms, &src, payload, request_id)
+            };
+            if handled {
                 return Ok(());
             }
             return Err(format!("unexpected peer message from {src}"));
@@ -193,6 +200,7 @@ impl Node {
             }
             Payload::Topology { topology } => {
                 self.suggested_topology = topology;
+                self.epidemic_take_topology();
                 Payload::TopologyOk
             }
             Payload::Broadcast { message } => {

@@ -533,3 +533,23 @@ fn the_ack_policy_comes_from_the_environment_too() {
     assert!(!stdout.contains("broadcast_ok"), "answered without a second holder: {stdout}");
     assert!(stdout.contains(r#""type": "read_ok", "messages": []"#), "{stdout}");
 }
+
+/// `--overlay epidemic` with real processes: five nodes on a line (the
+/// `topology` message), values broadcast at both ends, all agree.
+#[test]
+fn epidemic_processes_on_a_line_agree() {
+    let mut cluster = Cluster::start_with_args(5, (5, 10), 9, &["--overlay", "epidemic"]);
+    let line = json!({"n0": ["n1"], "n1": ["n0", "n2"], "n2": ["n1", "n3"], "n3": ["n2", "n4"], "n4": ["n3"]});
+    for node in 0..5 {
+        let msg_id = cluster.next_id();
+        let topology = json!({"src": "c-setup", "dest": format!("n{node}"),
+            "body": {"type": "topology", "topology": line, "msg_id": msg_id}});
+        cluster.write_line(node, &topology.to_string());
+    }
+    for v in 0..20 {
+        cluster.request(if v % 2 == 0 { 0 } else { 4 }, Operation::Add(v));
+    }
+    let agreed = wait_for_equal_sets(&mut cluster, 20, Duration::from_secs(5));
+    assert!(agreed.is_some(), "five epidemic processes did not agree within 5 s");
+    eprintln!("epidemic line of 5 processes agreed in {:?}", agreed.unwrap());
+}

@@ -17,6 +17,7 @@ fn faulty_config(seed: u64) -> SimConfig {
         nemesis: Some(Nemesis { kind: PartitionKind::Mixed, interval_ms: 700 }),
         record_trace: true,
         ack: AckPolicy::AfterReplication,
+        ..SimConfig::default()
     }
 }
 

@@ -27,6 +27,7 @@
 
 pub mod checker;
 pub mod network;
+pub mod topology;
 pub mod workload;
 
 use std::cmp::Ordering;
@@ -35,6 +36,7 @@ use std::collections::{BTreeMap, BinaryHeap};
 use serde::{Deserialize, Serialize};
 
 use crate::ack::AckPolicy;
+use crate::epidemic::Overlay;
 use crate::gossip::{MessageKind, NodeConfig, Protocol};
 use crate::node::Node;
 use crate::rng::Rng;
@@ -42,6 +44,7 @@ use crate::wire::{self, Body, Envelope, Payload};
 
 pub use checker::{check_set_full, History, Operation, Quantiles, SetFullResult};
 pub use network::{LatencyModel, Network};
+pub use topology::TopologyKind;
 pub use workload::{JepsenTarget, Nemesis, PartitionKind, Workload};
 
 /// Longest a final read may stay unanswered before `run_to_end` gives up on
@@ -57,6 +60,14 @@ pub struct SimConfig {
     pub protocol: Protocol,
     /// When nodes answer `broadcast_ok` (see `ack`).
     pub ack: AckPolicy,
+    /// Star (a hub) or epidemic (pairwise, along the topology).
+    pub overlay: Overlay,
+    /// The topology sent to nodes (the epidemic overlay's peer graph).
+    pub topology: TopologyKind,
+    /// Neighbours per node for the `random` topology.
+    pub degree: usize,
+    /// Epidemic overlay: the anti-entropy round interval.
+    pub round_ms: u64,
     pub latency: LatencyModel,
     /// Chance that a node-to-node message is lost.
     pub loss_probability: f64,
@@ -79,6 +90,10 @@ impl Default for SimConfig {
             seed: 0,
             protocol: Protocol::default(),
             ack: AckPolicy::default(),
+            overlay: Overlay::default(),
+            topology: TopologyKind::default(),
+            degree: 4,
+            round_ms: NodeConfig::default().round_ms,
             latency: LatencyModel::default(),
             loss_probability: 0.0,
             duplicate_probability: 0.0,
@@ -118,6 +133,15 @@ impl SimConfig {
         }
         if self.ack != AckPolicy::Local {
             cmd += &format!(" --ack {}", self.ack.name());
+        }
+        if self.overlay != Overlay::Star {
+            cmd += &format!(" --overlay {} --round-ms {}", self.overlay.name(), self.round_ms);
+        }
+        if self.topology != TopologyKind::Grid {
+            cmd += &format!(" --topology {}", self.topology.name());
+        }
+        if self.topology == TopologyKind::Random && self.degree != 4 {
+            cmd += &format!(" --degree {}", self.degree);
         }
         cmd += &format!(" --seed {}", self.seed);
         cmd
@@ -230,8 +254,19 @@ pub struct Report {
     pub refills: Vec<RefillReport>,
     /// Whether every node's digest is equal now.
     pub converged: bool,
+    /// How the sending is spread over nodes: a hub's load shows here.
+    pub node_load: NodeLoad,
     /// The command that replays this run.
     pub replay_command: String,
+}
+
+/// Node-to-node sending per node, over the whole run so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct NodeLoad {
+    pub max_msgs_sent_per_s: f64,
+    pub mean_msgs_sent_per_s: f64,
+    pub max_bytes_sent_per_s: f64,
+    pub mean_bytes_sent_per_s: f64,
 }
 
 /// Who receives a scheduled message.
@@ -378,6 +413,10 @@ pub struct Simulation {
     /// Statistics of node incarnations lost in crashes, so totals keep them.
     crashed_stats: Vec<crate::node::StatsReport>,
     refill_watches: Vec<RefillWatch>,
+    /// The `topology` every node is sent (the same after a restart).
+    topology: BTreeMap<String, Vec<String>>,
+    /// Per node: node-to-node messages and bytes it sent (all incarnations).
+    sent_by_node: Vec<(u64, u64)>,
 }
 
 impl Simulation {
@@ -396,11 +435,15 @@ impl Simulation {
             .map(|_| NodeConfig {
                 protocol: config.protocol,
                 ack: config.ack,
+                overlay: config.overlay,
+                round_ms: config.round_ms,
                 rng_seed: root_rng.next_u64(),
                 ..NodeConfig::default()
             })
             .collect();
         let nodes = node_configs.iter().cloned().map(Node::with_config).collect();
+        // Forked last, so the other streams keep their seeds.
+        let topology = config.topology.build(&node_names, config.degree, &mut root_rng.fork());
         let network =
             Network::new(node_count, config.latency, config.loss_probability, config.duplicate_probability);
         let mut sim = Simulation {
@@ -432,6 +475,8 @@ impl Simulation {
             node_configs,
             crashed_stats: Vec::new(),
             refill_watches: Vec::new(),
+            topology,
+            sent_by_node: vec![(0, 0); node_count],
             config,
         };
         sim.config.node_count = node_count;
@@ -604,8 +649,43 @@ impl Simulation {
             max_heal_convergence_ms,
             refills: self.refill_watches.iter().map(|w| w.report).collect(),
             converged: self.converged(),
+            node_load: self.node_load(),
             replay_command: self.config.replay_command(),
         }
+    }
+
+    /// Node-to-node messages and bytes each node sent, per virtual second.
+    pub fn node_load(&self) -> NodeLoad {
+        let seconds = (self.now_ms.max(1)) as f64 / 1000.0;
+        let n = self.sent_by_node.len().max(1) as f64;
+        let max = |f: fn(&(u64, u64)) -> u64| self.sent_by_node.iter().map(f).max().unwrap_or(0) as f64 / seconds;
+        let mean = |f: fn(&(u64, u64)) -> u64| self.sent_by_node.iter().map(f).sum::<u64>() as f64 / n / seconds;
+        NodeLoad {
+            max_msgs_sent_per_s: max(|s| s.0),
+            mean_msgs_sent_per_s: mean(|s| s.0),
+            max_bytes_sent_per_s: max(|s| s.1),
+            mean_bytes_sent_per_s: mean(|s| s.1),
+        }
+    }
+
+    /// Node-to-node messages each node sent so far (the page's load view).
+    pub fn messages_sent_by_node(&self) -> Vec<u64> {
+        self.sent_by_node.iter().map(|s| s.0).collect()
+    }
+
+    /// The peer graph nodes were given, as sorted undirected links.
+    pub fn topology_links(&self) -> Vec<(usize, usize)> {
+        let mut links = Vec::new();
+        for (a, name) in self.node_names.iter().enumerate() {
+            for neighbour in self.topology.get(name).into_iter().flatten() {
+                if let Some(b) = self.node_index(neighbour) {
+                    if a < b {
+                        links.push((a, b));
+                    }
+                }
+            }
+        }
+        links
     }
 
     // ---- event processing ----
@@ -706,6 +786,8 @@ impl Simulation {
             }
         }
         let delivery = self.network.send(self.now_ms, from, to, &mut self.network_rng);
+        self.sent_by_node[from].0 += 1;
+        self.sent_by_node[from].1 += bytes;
         self.totals.server_messages += 1;
         self.totals.server_bytes += bytes;
         let by_kind = self.totals.server_by_kind.entry(kind).or_default();
@@ -851,7 +933,7 @@ impl Simulation {
     fn initialise_node(&mut self, node: usize) {
         let messages = [
             Payload::Init { node_id: self.node_names[node].clone(), node_ids: self.node_names.clone() },
-            Payload::Topology { topology: grid_topology(&self.node_names) },
+            Payload::Topology { topology: self.topology.clone() },
         ];
         for payload in messages {
             let msg_id = self.next_client_msg_id;
@@ -1036,28 +1118,3 @@ impl Simulation {
     }
 }
 
-/// Maelstrom's default `grid` topology: nodes laid out row by row in a
-/// square, each linked to its neighbours above, below, left and right.
-pub fn grid_topology(names: &[String]) -> BTreeMap<String, Vec<String>> {
-    let n = names.len();
-    let side = (1..=n).find(|s| s * s >= n).unwrap_or(1);
-    let mut topology = BTreeMap::new();
-    for (i, name) in names.iter().enumerate() {
-        let (row, col) = (i / side, i % side);
-        let mut neighbours = Vec::new();
-        if row > 0 {
-            neighbours.push(names[i - side].clone());
-        }
-        if i + side < n {
-            neighbours.push(names[i + side].clone());
-        }
-        if col > 0 {
-            neighbours.push(names[i - 1].clone());
-        }
-        if col + 1 < side && i + 1 < n {
-            neighbours.push(names[i + 1].clone());
-        }
-        topology.insert(name.clone(), neighbours);
-    }
-    topology
-}
