@@ -92,3 +92,27 @@ fn crash_nemesis_reports_each_refill_in_json_and_in_the_summary() {
     }
     assert!(stdout.contains("refills after restart"), "{stdout}");
 }
+
+#[test]
+fn both_overlays_report_their_overlay_and_node_load() {
+    let mut ratios = Vec::new();
+    for overlay in ["star", "epidemic"] {
+        let output = run(&[
+            "simulate", "--nodes", "12", "--rate", "40", "--seconds", "3", "--overlay", overlay, "--topology", "random",
+            "--degree", "3", "--round-ms", "400", "--seed", "5", "--json",
+        ]);
+        assert!(output.status.success());
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        let json: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).expect("last line is JSON");
+        assert_eq!(json["config"]["overlay"], overlay);
+        assert_eq!(json["valid"], true, "{stdout}");
+        let load = &json["node_load"];
+        for key in ["max_msgs_sent_per_s", "mean_msgs_sent_per_s", "max_bytes_sent_per_s", "mean_bytes_sent_per_s"] {
+            assert!(load[key].as_f64().is_some_and(|x| x > 0.0), "{key}: {load}");
+        }
+        ratios.push(load["max_msgs_sent_per_s"].as_f64().unwrap() / load["mean_msgs_sent_per_s"].as_f64().unwrap());
+        assert!(json["replay_command"].as_str().unwrap().contains("--topology random --degree 3"), "{stdout}");
+    }
+    // The hub carries the star; the epidemic overlay spreads the sending.
+    assert!(ratios[0] > 3.0 && ratios[1] < 2.0, "busiest / mean: star {:.1}, epidemic {:.1}", ratios[0], ratios[1]);
+}
