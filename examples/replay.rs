@@ -14,7 +14,8 @@
 use std::io::Read;
 use std::process::ExitCode;
 
-use anti_entropy::sim::{SimConfig, Simulation};
+use anti_entropy::epidemic::Overlay;
+use anti_entropy::sim::{SimConfig, Simulation, TopologyKind};
 use anti_entropy::Protocol;
 use serde::Deserialize;
 
@@ -25,6 +26,10 @@ struct Scenario {
     protocol: Protocol,
     #[serde(default)]
     loss: f64,
+    #[serde(default)]
+    overlay: Overlay,
+    #[serde(default)]
+    topology: TopologyKind,
     #[serde(default)]
     actions: Vec<Action>,
     until_ms: u64,
@@ -58,6 +63,8 @@ fn main() -> ExitCode {
         seed: scenario.seed,
         protocol: scenario.protocol,
         loss_probability: scenario.loss,
+        overlay: scenario.overlay,
+        topology: scenario.topology,
         ..SimConfig::default()
     });
     let mut broadcasts = 0;

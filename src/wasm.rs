@@ -13,8 +13,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 
+use crate::epidemic::Overlay;
 use crate::gossip::{MessageKind, Protocol};
-use crate::sim::{self, KindTotals, SimConfig, TraceEvent};
+use crate::sim::{self, KindTotals, SimConfig, TopologyKind, TraceEvent};
 
 /// The largest integer a JS number holds exactly (2^53 - 1).
 const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
@@ -31,6 +32,10 @@ pub struct PageConfig {
     pub seed: u64,
     pub protocol: Protocol,
     pub loss_probability: f64,
+    /// `star` or `epidemic`.
+    pub overlay: Overlay,
+    /// The peer graph the epidemic overlay gossips along.
+    pub topology: TopologyKind,
 }
 
 impl Default for PageConfig {
@@ -41,6 +46,8 @@ impl Default for PageConfig {
             seed: defaults.seed,
             protocol: defaults.protocol,
             loss_probability: defaults.loss_probability,
+            overlay: defaults.overlay,
+            topology: defaults.topology,
         }
     }
 }
@@ -62,6 +69,8 @@ impl PageConfig {
             seed: self.seed,
             protocol: self.protocol,
             loss_probability: self.loss_probability,
+            overlay: self.overlay,
+            topology: self.topology,
             ..SimConfig::default()
         }
     }
@@ -167,6 +176,11 @@ pub struct FrameView {
     /// Each node's count of skipped transfers (digest matched), so the page
     /// can mark the node where a check just saved a transfer.
     pub skipped: Vec<u64>,
+    /// The peer graph the nodes were given, as links `[a, b]` with `a < b`
+    /// (the epidemic overlay gossips along it; the star ignores it).
+    pub peer_links: Vec<[usize; 2]>,
+    /// Node-to-node messages each node has sent: the hub's load shows.
+    pub messages_sent: Vec<u64>,
     pub converged: bool,
 }
 
@@ -369,6 +383,8 @@ impl WasmSimulation {
             groups: partition_groups(self.sim.network()),
             upstream: (0..node_count).map(|i| node(i).upstream().and_then(node_index)).collect(),
             skipped: (0..node_count).map(|i| node(i).stats().skipped).collect(),
+            peer_links: self.sim.topology_links().into_iter().map(|(a, b)| [a, b]).collect(),
+            messages_sent: self.sim.messages_sent_by_node(),
             converged: self.sim.converged(),
         }
     }

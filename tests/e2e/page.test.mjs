@@ -247,3 +247,28 @@ test('a mangled link opens with defaults and says what it ignored', { timeout: 3
   assert.match(new URL(page.url()).search, /^\?n=12&seed=1&p=digest&a=5b1$/, 'the valid action survives');
   assert.deepEqual(errors, []);
 });
+
+test('the overlay and topology controls switch to hub-less gossip on the real peer graph', { timeout: 60000 }, async () => {
+  const { page, errors } = await openPage(browser.context, `${server.url}?n=10&seed=2&p=difference`);
+  const description = () => page.locator('canvas.cluster').first().getAttribute('aria-label');
+  await waitFor(description, (d) => d.includes('difference, star:'), 5000, 'the star described');
+  await page.getByTestId('overlay').selectOption('epidemic');
+  await page.getByTestId('topology').selectOption('ring');
+  assert.match(new URL(page.url()).search, /ov=epidemic&topo=ring/, 'the scenario link carries both');
+  // A ring of 10 nodes has 10 links: the drawn graph is the one nodes got.
+  await waitFor(description, (d) => d.includes('epidemic on a ring of 10 links'), 5000, 'the ring described');
+  await broadcastTo(page, 0, 3);
+  await setSpeed(page, 3);
+  await runFor(page, 4000);
+  assert.equal(await page.getByTestId('converged').textContent(), 'converged', 'gossip along the ring reached everyone');
+  const counts = await counters(page);
+  assert.ok(counts['transfers-skipped'] > 0, `digest rounds skipped transfers: ${JSON.stringify(counts)}`);
+  await page.getByTestId('topology').selectOption('total');
+  await waitFor(description, (d) => d.includes('epidemic on a total of 45 links'), 5000, 'the total graph described');
+  // Under the star the hub carries the cluster: it is the busiest node.
+  await page.getByTestId('overlay').selectOption('star');
+  await broadcastTo(page, 3, 3);
+  await runFor(page, 4000);
+  assert.match(await description(), /the busiest node, n0, sent \d+ messages/);
+  assert.deepEqual(errors, []);
+});

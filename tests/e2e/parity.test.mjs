@@ -19,6 +19,7 @@ initSync({ module: fs.readFileSync(path.join(WWW, 'pkg', 'anti_entropy_bg.wasm')
 function replayWasm(scenario) {
   const sim = new Simulation({
     node_count: scenario.nodes, seed: scenario.seed, protocol: scenario.protocol, loss_probability: scenario.loss,
+    overlay: scenario.overlay ?? 'star', topology: scenario.topology ?? 'grid',
   });
   const values = broadcastValues(scenario.actions);
   const trace = { messages: 0, bytes: 0, dropped: 0 };
@@ -77,10 +78,17 @@ const SCENARIOS = [
   },
   { nodes: 7, seed: 4, protocol: 'digest', loss: 0, until_ms: 5000, actions: [0, 1, 2, 3, 4, 5].map((k) => ({ at: 100 * k, op: 'b', node: k })) },
   { nodes: 5, seed: 99, protocol: 'full_state', loss: 0.3, until_ms: 4000, actions: [{ at: 10, op: 'b', node: 2 }] },
+  {
+    nodes: 10, seed: 23, protocol: 'difference', overlay: 'epidemic', topology: 'random', loss: 0.1, until_ms: 6000,
+    actions: [
+      { at: 0, op: 'b', node: 0 }, { at: 200, op: 's' }, { at: 300, op: 'b', node: 4 }, { at: 300, op: 'b', node: 9 },
+      { at: 2000, op: 'h' }, { at: 2500, op: 'i', nodes: [2] }, { at: 2600, op: 'b', node: 2 }, { at: 3500, op: 'h' },
+    ],
+  },
 ];
 
 for (const scenario of SCENARIOS) {
-  test(`wasm and native agree: ${scenario.protocol}, ${scenario.nodes} nodes, seed ${scenario.seed}`, { timeout: 600000 }, () => {
+  test(`wasm and native agree: ${scenario.protocol}, ${scenario.overlay ?? 'star'}, ${scenario.nodes} nodes, seed ${scenario.seed}`, { timeout: 600000 }, () => {
     const wasm = replayWasm(scenario);
     const native = replayNative(scenario);
     assert.ok(wasm.trace.messages > 0, 'the scenario sent messages');

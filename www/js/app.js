@@ -164,6 +164,8 @@ function syncControls() {
   $('nodes').value = String(s.nodes);
   $('seed').value = String(s.seed);
   $('protocol').value = s.protocol;
+  $('overlay').value = s.overlay;
+  $('topology').value = s.topology;
   $('race').value = s.race ?? '';
   $('loss').value = String(s.loss);
   $('loss-value').textContent = `${Math.round(s.loss * 100)}%`;
@@ -259,7 +261,11 @@ function describeLane(lane) {
   const sizes = least === most ? `every node holds ${most} values` : `nodes hold ${least} to ${most} values`;
   const split = groups > 1 ? `, cut into ${groups} groups` : '';
   const state = lane.converged ? 'converged' : 'not converged';
-  return `${lane.protocol.replace('_', ' ')}: ${lane.nodeCount} nodes${split}; ${sizes}; ${state}. Arrow keys choose a node, Enter applies the click action to it.`;
+  const overlay = lane.overlay === 'epidemic' ? `epidemic on a ${lane.topology} of ${lane.peerLinks.length} links` : 'star';
+  const sent = lane.messagesSent ?? [];
+  const busiest = sent.length === 0 ? 0 : sent.indexOf(Math.max(...sent));
+  const load = sent.length === 0 ? '' : `; the busiest node, n${busiest}, sent ${sent[busiest]} messages`;
+  return `${lane.protocol.replace('_', ' ')}, ${overlay}: ${lane.nodeCount} nodes${split}; ${sizes}; ${state}${load}. Arrow keys choose a node, Enter applies the click action to it.`;
 }
 
 function canvases() {
@@ -365,6 +371,8 @@ function bindControls() {
     readScenarioControl((s) => { s.seed = seed; });
   });
   $('protocol').addEventListener('change', (e) => readScenarioControl((s) => { s.protocol = e.target.value; }));
+  $('overlay').addEventListener('change', (e) => readScenarioControl((s) => { s.overlay = e.target.value; }));
+  $('topology').addEventListener('change', (e) => readScenarioControl((s) => { s.topology = e.target.value; }));
   $('race').addEventListener('change', (e) => readScenarioControl((s) => { s.race = e.target.value || null; }));
   $('loss').addEventListener('input', (e) => { $('loss-value').textContent = `${Math.round(Number(e.target.value) * 100)}%`; });
   $('loss').addEventListener('change', (e) => readScenarioControl((s) => { s.loss = Number(e.target.value); }));

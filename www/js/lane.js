@@ -27,7 +27,11 @@ export class Lane {
       seed: scenario.seed,
       protocol,
       loss_probability: scenario.loss,
+      overlay: scenario.overlay,
+      topology: scenario.topology,
     });
+    this.overlay = scenario.overlay;
+    this.topology = scenario.topology;
     this.nodeCount = scenario.nodes;
     // Messages sent so far that may still be on screen.
     this.flights = [];
@@ -65,6 +69,9 @@ export class Lane {
     this.groups = frame.groups;
     this.digestBadges = frame.digest_badges;
     this.upstream = frame.upstream;
+    // The topology's links, and node-to-node messages each node has sent.
+    this.peerLinks = frame.peer_links;
+    this.messagesSent = frame.messages_sent;
     frame.skipped.forEach((count, i) => { if (count > this.skipped[i]) this.justSkipped.push(i); });
     this.skipped = frame.skipped;
     this.totals = frame.totals;

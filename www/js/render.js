@@ -98,16 +98,48 @@ export function drawLane(canvas, lane, displayMs, view) {
   return g;
 }
 
-// The gossip overlay: a thin line from each node to its hub.
+// The gossip overlay: under the star a thin line from each node to its hub,
+// under the epidemic overlay the real peer graph the nodes gossip along.
 function drawOverlay(ctx, g, lane) {
   ctx.strokeStyle = '#c9d1d9';
   ctx.lineWidth = 1;
   ctx.setLineDash([]);
   ctx.beginPath();
-  lane.upstream.forEach((hub, i) => {
-    if (hub === null || !g.points[hub]) return;
-    ctx.moveTo(g.points[i].x, g.points[i].y);
-    ctx.lineTo(g.points[hub].x, g.points[hub].y);
+  if (lane.overlay === 'epidemic') {
+    for (const [a, b] of lane.peerLinks) {
+      if (!g.points[a] || !g.points[b]) continue;
+      ctx.moveTo(g.points[a].x, g.points[a].y);
+      ctx.lineTo(g.points[b].x, g.points[b].y);
+    }
+  } else {
+    lane.upstream.forEach((hub, i) => {
+      if (hub === null || !g.points[hub]) return;
+      ctx.moveTo(g.points[i].x, g.points[i].y);
+      ctx.lineTo(g.points[hub].x, g.points[hub].y);
+    });
+  }
+  ctx.stroke();
+  drawLoad(ctx, g, lane);
+}
+
+// Per-node load: a small bar towards the centre, as long as the share of
+// messages the node sent against the busiest node, so the hub stands out.
+function drawLoad(ctx, g, lane) {
+  const sent = lane.messagesSent ?? [];
+  const most = Math.max(1, ...sent);
+  ctx.strokeStyle = '#8b949e';
+  ctx.lineWidth = 3;
+  ctx.beginPath();
+  sent.forEach((count, i) => {
+    const p = g.points[i];
+    if (!p || count === 0) return;
+    const dx = g.cx - p.x;
+    const dy = g.cy - p.y;
+    const d = Math.hypot(dx, dy) || 1;
+    const length = (g.r * 2.2 * count) / most;
+    const start = g.r + 2;
+    ctx.moveTo(p.x + (dx / d) * start, p.y + (dy / d) * start);
+    ctx.lineTo(p.x + (dx / d) * (start + length), p.y + (dy / d) * (start + length));
   });
   ctx.stroke();
 }

@@ -5,6 +5,7 @@
 //   ?n=16&seed=7&p=digest&loss=0.05&race=full_state&a=1200b3_3000i1.2.5_5000h&t=8000
 //
 //   n     node count (3..64)         p     protocol: full_state | digest | difference
+//   ov    overlay: star | epidemic   topo  peer graph: grid | ring | line | tree | random | total
 //   seed  simulator seed             loss  message loss probability (0..0.5)
 //   race  second protocol run side by side on the same scenario (optional)
 //   a     actions, "_"-separated, each <at_ms><op><args>:
@@ -21,6 +22,8 @@
 // Only unreserved URL characters are used, so links stay readable when pasted.
 
 export const PROTOCOLS = ['full_state', 'digest', 'difference'];
+export const OVERLAYS = ['star', 'epidemic'];
+export const TOPOLOGIES = ['grid', 'ring', 'line', 'tree', 'random', 'total'];
 export const MIN_NODES = 3;
 export const MAX_NODES = 64;
 export const MAX_LOSS = 0.5;
@@ -29,7 +32,7 @@ export const DEFAULT_SPEED = 0.25;
 export const MAX_NOTE_LENGTH = 280;
 
 export function defaultScenario() {
-  return { nodes: 12, seed: 1, protocol: 'digest', loss: 0, race: null, actions: [], t: null, play: false, speed: DEFAULT_SPEED, note: '' };
+  return { nodes: 12, seed: 1, protocol: 'digest', overlay: 'star', topology: 'grid', loss: 0, race: null, actions: [], t: null, play: false, speed: DEFAULT_SPEED, note: '' };
 }
 
 const ACTION_PATTERN = /^(\d+)([bishr])([\d.]*)$/;
@@ -69,6 +72,8 @@ function decodeAction(token, nodeCount) {
 
 export function encodeScenario(s) {
   const parts = [`n=${s.nodes}`, `seed=${s.seed}`, `p=${s.protocol}`];
+  if (s.overlay !== 'star') parts.push(`ov=${s.overlay}`);
+  if (s.topology !== 'grid') parts.push(`topo=${s.topology}`);
   if (s.loss > 0) parts.push(`loss=${s.loss}`);
   if (s.race) parts.push(`race=${s.race}`);
   if (s.actions.length > 0) parts.push(`a=${s.actions.map(encodeAction).join('_')}`);
@@ -101,6 +106,16 @@ export function decodeScenario(search) {
   if (protocol !== null) {
     if (PROTOCOLS.includes(protocol)) s.protocol = protocol;
     else errors.push(`unknown protocol "${protocol}"`);
+  }
+  const overlay = params.get('ov');
+  if (overlay !== null) {
+    if (OVERLAYS.includes(overlay)) s.overlay = overlay;
+    else errors.push(`unknown overlay "${overlay}"`);
+  }
+  const topology = params.get('topo');
+  if (topology !== null) {
+    if (TOPOLOGIES.includes(topology)) s.topology = topology;
+    else errors.push(`unknown topology "${topology}"`);
   }
   const race = params.get('race');
   if (race !== null && race !== '') {
