@@ -102,6 +102,9 @@ pub struct SimulateArgs {
     /// Epidemic overlay: how often each node compares digests with one neighbour, in milliseconds.
     #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=600_000))]
     round_ms: u64,
+    /// Epidemic overlay: do not push new values on; the digest rounds alone spread them.
+    #[arg(long)]
+    no_eager_push: bool,
     /// When nodes answer broadcast_ok: local (as soon as the value is in their own set) or after-replication (once another node holds it, so a crash loses nothing acknowledged).
     #[arg(long, default_value = "local")]
     ack: AckPolicy,
@@ -156,6 +159,7 @@ impl SimulateArgs {
             topology: self.topology,
             degree: self.degree as usize,
             round_ms: self.round_ms,
+            eager_push: !self.no_eager_push,
         }
     }
 }
@@ -348,6 +352,7 @@ mod tests {
             topology: TopologyKind::Random,
             degree: 3,
             round_ms: 250,
+            eager_push: false,
         };
         let command = config.replay_command();
         let cli = Cli::try_parse_from(command.split_whitespace()).expect("replay command parses");

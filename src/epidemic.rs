@@ -104,6 +104,9 @@ impl Node {
 
     /// New values to spread: pushed to every neighbour but their senders.
     pub(crate) fn epidemic_spread(&mut self, now_ms: u64, new: &[i64], from: Option<&str>) {
+        if !self.config.eager_push {
+            return;
+        }
         let e = &mut self.epidemic;
         for &v in new {
             let senders = e.pending.entry(v).or_default();

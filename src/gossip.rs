@@ -105,6 +105,9 @@ pub struct NodeConfig {
     /// Epidemic overlay: how long new values are gathered before they are
     /// pushed on to the neighbours.
     pub epidemic_push_gap_ms: u64,
+    /// Epidemic overlay: whether new values are pushed on at all (off: the
+    /// rounds alone spread them, the setting of Demers et al.'s analysis).
+    pub eager_push: bool,
 }
 
 impl Default for NodeConfig {
@@ -128,6 +131,7 @@ impl Default for NodeConfig {
             overlay: Overlay::Star,
             round_ms: 500,
             epidemic_push_gap_ms: 150,
+            eager_push: true,
         }
     }
 }

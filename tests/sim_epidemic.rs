@@ -96,3 +96,42 @@ fn a_line_cut_in_the_middle_is_not_converged_and_not_valid() {
     assert!(!report.set_full.valid, "{:?}", report.set_full);
     assert!(report.set_full.lost_count > 0);
 }
+
+/// Virtual rounds until one value, given to one node, reaches every node of
+/// a complete graph with eager push off: anti-entropy alone, push-pull, one
+/// random peer per node per round (Demers et al.'s setting).
+fn rounds_to_reach_everyone(node_count: usize, seed: u64) -> u64 {
+    const ROUND_MS: u64 = 1000;
+    let mut sim = Simulation::new(SimConfig {
+        node_count,
+        seed,
+        overlay: Overlay::Epidemic,
+        topology: TopologyKind::Total,
+        eager_push: false,
+        round_ms: ROUND_MS,
+        latency: anti_entropy::sim::LatencyModel::Constant { ms: 1 },
+        record_trace: false,
+        ..SimConfig::default()
+    });
+    sim.run_until(ROUND_MS);
+    sim.broadcast(0, 1);
+    let mut t = ROUND_MS;
+    while (0..node_count).any(|i| !sim.node(i).set().contains(1)) {
+        t += 50;
+        assert!(t < 100 * ROUND_MS, "{node_count} nodes: not spread after 100 rounds");
+        sim.run_until(t);
+    }
+    (t - ROUND_MS).div_ceil(ROUND_MS)
+}
+
+/// The teaching figure (README): rounds beside log2 N + ln N, Pittel's bound
+/// for push alone; push-pull does better.
+#[test]
+fn anti_entropy_alone_spreads_in_about_log_n_rounds() {
+    for node_count in [16, 64, 256, 1024] {
+        let rounds: Vec<u64> = (0..3).map(|seed| rounds_to_reach_everyone(node_count, seed)).collect();
+        let bound = (node_count as f64).log2() + (node_count as f64).ln();
+        eprintln!("N = {node_count}: rounds {rounds:?}, log2 N + ln N = {bound:.1}");
+        assert!(rounds.iter().all(|&r| r as f64 <= bound.ceil()), "N = {node_count}: {rounds:?} vs {bound:.1}");
+    }
+}

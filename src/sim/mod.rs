@@ -68,6 +68,8 @@ pub struct SimConfig {
     pub degree: usize,
     /// Epidemic overlay: the anti-entropy round interval.
     pub round_ms: u64,
+    /// Epidemic overlay: whether new values are pushed on (off: rounds only).
+    pub eager_push: bool,
     pub latency: LatencyModel,
     /// Chance that a node-to-node message is lost.
     pub loss_probability: f64,
@@ -94,6 +96,7 @@ impl Default for SimConfig {
             topology: TopologyKind::default(),
             degree: 4,
             round_ms: NodeConfig::default().round_ms,
+            eager_push: true,
             latency: LatencyModel::default(),
             loss_probability: 0.0,
             duplicate_probability: 0.0,
@@ -136,6 +139,9 @@ impl SimConfig {
         }
         if self.overlay != Overlay::Star {
             cmd += &format!(" --overlay {} --round-ms {}", self.overlay.name(), self.round_ms);
+        }
+        if !self.eager_push {
+            cmd += " --no-eager-push";
         }
         if self.topology != TopologyKind::Grid {
             cmd += &format!(" --topology {}", self.topology.name());
@@ -437,6 +443,7 @@ impl Simulation {
                 ack: config.ack,
                 overlay: config.overlay,
                 round_ms: config.round_ms,
+                eager_push: config.eager_push,
                 rng_seed: root_rng.next_u64(),
                 ..NodeConfig::default()
             })
@@ -671,6 +678,12 @@ impl Simulation {
     /// Node-to-node messages each node sent so far (the page's load view).
     pub fn messages_sent_by_node(&self) -> Vec<u64> {
         self.sent_by_node.iter().map(|s| s.0).collect()
+    }
+
+    /// One node's own entry of the topology, all it reads of the message.
+    fn own_topology_entry(&self, node: usize) -> BTreeMap<String, Vec<String>> {
+        let name = &self.node_names[node];
+        self.topology.get(name).map(|n| BTreeMap::from([(name.clone(), n.clone())])).unwrap_or_default()
     }
 
     /// The peer graph nodes were given, as sorted undirected links.
@@ -933,7 +946,10 @@ impl Simulation {
     fn initialise_node(&mut self, node: usize) {
         let messages = [
             Payload::Init { node_id: self.node_names[node].clone(), node_ids: self.node_names.clone() },
-            Payload::Topology { topology: self.topology.clone() },
+            // Maelstrom sends every node the whole map; a node reads only its
+            // own entry, so the simulator sends just that (a total topology of
+            // 1000 nodes would otherwise cost a billion names).
+            Payload::Topology { topology: self.own_topology_entry(node) },
         ];
         for payload in messages {
             let msg_id = self.next_client_msg_id;
