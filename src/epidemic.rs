@@ -79,10 +79,14 @@ impl Node {
         e.active = true;
         e.rng = Rng::new(self.config.rng_seed ^ 0xe91d_e41c);
         e.neighbours = self.node_ids.iter().filter(|id| id.as_str() != self.id.as_str()).cloned().collect();
-        // The first round is staggered over one interval, so that a cluster
-        // started at once does not compare all at the same instant.
-        let offset_ms = e.rng.below(self.config.round_ms.max(1));
+        // The rounds are staggered over one interval, so that a cluster
+        // started at once does not compare all at the same instant...
+        let offset_ms = 1 + e.rng.below(self.config.round_ms.max(1));
         e.next_round_ms = Some(now_ms + offset_ms);
+        // ...but a node that starts compares with one neighbour at once: a
+        // process restarted empty is refilled now, not a round later (on a
+        // cluster's first start the summaries match: one small message each).
+        self.epidemic_round();
     }
 
     /// Takes the neighbours the topology gives this node (members only).

@@ -3,6 +3,8 @@
 //! quickly, whether it was the hub or a follower.
 
 use anti_entropy::ack::AckPolicy;
+use anti_entropy::epidemic::Overlay;
+use anti_entropy::sim::TopologyKind;
 use anti_entropy::reconcile::pack_values;
 use anti_entropy::sim::{LatencyModel, Nemesis, PartitionKind, SimConfig, Simulation, Workload};
 use anti_entropy::Protocol;
@@ -15,9 +17,11 @@ const LATENCY_MS: u64 = 1;
 const REFILL_MAX_MS: u64 = 1_000;
 
 /// A 3-node cluster holding `VALUES` values, in sync.
-fn agreed_cluster() -> Simulation {
+fn agreed_cluster(overlay: Overlay) -> Simulation {
     let mut sim = Simulation::new(SimConfig {
         node_count: 3,
+        overlay,
+        topology: TopologyKind::Total,
         latency: LatencyModel::Constant { ms: LATENCY_MS },
         protocol: Protocol::Difference,
         record_trace: false,
@@ -33,8 +37,8 @@ fn agreed_cluster() -> Simulation {
 
 /// Crashes `node`, restarts it after a second and returns the refill's
 /// (milliseconds, bytes).
-fn refill(node: usize) -> (u64, u64) {
-    let mut sim = agreed_cluster();
+fn refill(node: usize, overlay: Overlay) -> (u64, u64) {
+    let mut sim = agreed_cluster(overlay);
     sim.crash(node);
     assert!(sim.is_down(node));
     assert_eq!(sim.node(node).set().len(), 0, "a crash loses everything");
@@ -52,7 +56,7 @@ fn refill(node: usize) -> (u64, u64) {
 #[test]
 fn a_restarted_follower_is_refilled_within_a_second_for_about_one_listing() {
     let listing_bytes = pack_values(&(0..VALUES).collect::<Vec<_>>()).len() as u64;
-    let (ms, bytes) = refill(2);
+    let (ms, bytes) = refill(2, Overlay::Star);
     println!("follower refill: {ms} ms, {bytes} B (packed listing {listing_bytes} B)");
     assert!(ms <= REFILL_MAX_MS, "{ms} ms");
     assert!(bytes * 100 <= listing_bytes * 112, "{bytes} B against a listing of {listing_bytes} B");
@@ -61,7 +65,7 @@ fn a_restarted_follower_is_refilled_within_a_second_for_about_one_listing() {
 #[test]
 fn a_restarted_hub_is_refilled_within_a_second_and_no_node_floods_it() {
     let listing_bytes = pack_values(&(0..VALUES).collect::<Vec<_>>()).len() as u64;
-    let (ms, bytes) = refill(0);
+    let (ms, bytes) = refill(0, Overlay::Star);
     println!("hub refill: {ms} ms, {bytes} B (packed listing {listing_bytes} B)");
     assert!(ms <= REFILL_MAX_MS, "{ms} ms");
     // One follower lists its set to the empty hub; the other waits for its
@@ -69,6 +73,20 @@ fn a_restarted_hub_is_refilled_within_a_second_and_no_node_floods_it() {
     // follower, nor the 20,000 values flushed back to every follower as
     // JSON (about 290 KB before).
     assert!(bytes * 100 <= listing_bytes * 112, "{bytes} B against a listing of {listing_bytes} B");
+}
+
+/// Under the epidemic overlay there is no hub: a restarted node is refilled
+/// by the rounds, its own and its neighbours'. It takes one bulk listing at a
+/// time, so two neighbours opening at once do not both send the whole set.
+#[test]
+fn a_restarted_epidemic_node_is_refilled_within_a_second_for_about_one_listing() {
+    let listing_bytes = pack_values(&(0..VALUES).collect::<Vec<_>>()).len() as u64;
+    for node in [0, 2] {
+        let (ms, bytes) = refill(node, Overlay::Epidemic);
+        println!("epidemic refill of n{node}: {ms} ms, {bytes} B (packed listing {listing_bytes} B)");
+        assert!(ms <= REFILL_MAX_MS, "{ms} ms");
+        assert!(bytes * 100 <= listing_bytes * 112, "{bytes} B against a listing of {listing_bytes} B");
+    }
 }
 
 /// What a crash swarm run found, over all its seeds.
@@ -81,8 +99,9 @@ struct SwarmOutcome {
     failures: Vec<String>,
 }
 
-/// `runs` seeded runs of 3 to 7 nodes, every protocol, uniform latency up
-/// to 100 ms, loss up to 6%, a node crashing every 0.3 to 0.9 s.
+/// `runs` seeded runs of 3 to 7 nodes, both overlays, every protocol,
+/// uniform latency up to 100 ms, loss up to 6%, a node crashing every 0.3 to
+/// 0.9 s.
 fn crash_swarm(runs: u64, ack: AckPolicy) -> SwarmOutcome {
     let mut outcome = SwarmOutcome {
         runs,
@@ -98,6 +117,10 @@ fn crash_swarm(runs: u64, ack: AckPolicy) -> SwarmOutcome {
             seed,
             protocol: Protocol::ALL[(seed % 3) as usize],
             ack,
+            // Both overlays: odd seeds gossip without a hub on a random graph.
+            overlay: if seed % 2 == 1 { Overlay::Epidemic } else { Overlay::Star },
+            topology: TopologyKind::Random,
+            degree: 2 + (seed / 2 % 3) as usize,
             latency: LatencyModel::Uniform { mean_ms: 1 + seed % 50 },
             loss_probability: (seed % 4) as f64 * 0.02,
             workload: Some(Workload { rate_per_s: 50.0, duration_ms: 4_000, read_fraction: 0.5, quiet_period_ms: 10_000 }),
