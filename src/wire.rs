@@ -102,7 +102,8 @@ pub enum Payload {
         code: u32,
         text: String,
     },
-    // Node-to-node types (see `gossip`); each is listed in KNOWN_TYPES.
+    // Node-to-node types (see `gossip`, `epidemic` and `ack`); each is
+    // decoded in `payload_from_fields`.
     /// Follower to hub: new values (empty: a keepalive).
     Push {
         values: Vec<i64>,
