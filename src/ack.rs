@@ -129,6 +129,10 @@ impl Node {
         None
     }
 
+    pub(crate) fn has_waiting_acks(&self) -> bool {
+        !self.acks.waiting.is_empty()
+    }
+
     /// Another node holds `values`: their waiting broadcasts are answered.
     pub(crate) fn release_acks(&mut self, values: &[i64]) {
         if self.acks.waiting.is_empty() {

@@ -190,26 +190,22 @@ impl Node {
                     self.send_peer(src, Payload::FullState { values: self.set.to_vec() }, None);
                 }
             }
-            Payload::Reconcile(reconcile::ReconcileMessage::Open { summary, parity, symbols })
-                if self.config.protocol == Protocol::Digest =>
-            {
-                // Digest protocol: compare, and on a mismatch swap whole sets.
-                let opener = reconcile::ReconcileMessage::Open { summary, parity, symbols };
-                self.counters.syncs += 1;
-                let mut session = reconcile::Session::default();
-                let differs = reconcile::respond(&self.set, &mut session, &opener).is_ok_and(|s| !s.replies.is_empty());
-                if differs {
-                    self.send_peer(src, Payload::SyncFull { values: self.set.to_vec() }, Some(msg_id));
-                } else {
-                    self.counters.skipped += 1;
-                }
-            }
             Payload::Reconcile(msg) => {
                 if let reconcile::ReconcileMessage::Open { summary, .. } = &msg {
+                    // The round's comparison: equal summaries (count and
+                    // digest) are a skipped transfer.
                     self.counters.syncs += 1;
                     let ours = reconcile::initiate(&self.set);
-                    if matches!(&ours, reconcile::ReconcileMessage::Open { summary: s, .. } if s == summary) {
+                    let matched = matches!(&ours, reconcile::ReconcileMessage::Open { summary: s, .. } if s == summary);
+                    if matched {
                         self.counters.skipped += 1;
+                    }
+                    if self.config.protocol == Protocol::Digest {
+                        // Digest protocol: on a mismatch swap whole sets.
+                        if !matched {
+                            self.send_peer(src, Payload::SyncFull { values: self.set.to_vec() }, Some(msg_id));
+                        }
+                        return true;
                     }
                 }
                 self.on_reconcile(now_ms, src, msg, msg_id);

@@ -287,8 +287,9 @@ impl Node {
         let mut new = Vec::new();
         let mut new_count = 0;
         let mut held_elsewhere = Vec::new();
+        let acks_wait = from.is_some() && self.has_waiting_acks();
         for v in values {
-            if from.is_some() {
+            if acks_wait {
                 // Another node holds it: a broadcast of it waiting here for
                 // replication can be acknowledged.
                 held_elsewhere.push(v);
