@@ -48,7 +48,9 @@ fn twenty_five_nodes_on_a_random_graph() {
 
 #[test]
 fn partitions_are_healed_by_the_rounds_alone() {
-    for seed in 0..5 {
+    // Issue 10's target: every heal converged within 2 s (seeds 0 to 30
+    // reach at most 1.53 s).
+    for seed in 0..10 {
         let workload = Workload { duration_ms: 30_000, ..Workload::default() };
         let mut config = epidemic(25, seed, TopologyKind::Random, workload);
         config.nemesis = Some(Nemesis { kind: PartitionKind::Maelstrom, interval_ms: 10_000 });
@@ -57,7 +59,7 @@ fn partitions_are_healed_by_the_rounds_alone() {
         assert!(!report.heals.is_empty());
         for heal in &report.heals {
             let converged = heal.converged_after_ms.expect("every heal converges");
-            assert!(converged <= 3_000, "seed {seed}: {converged} ms after the heal at {} ms", heal.heal_ms);
+            assert!(converged <= 2_000, "seed {seed}: {converged} ms after the heal at {} ms", heal.heal_ms);
         }
     }
 }
