@@ -15,7 +15,7 @@ use std::io::Read;
 use std::process::ExitCode;
 
 use anti_entropy::epidemic::Overlay;
-use anti_entropy::sim::{SimConfig, Simulation, TopologyKind};
+use anti_entropy::sim::{ShadowedSimulation, SimConfig, TopologyKind};
 use anti_entropy::Protocol;
 use serde::Deserialize;
 
@@ -30,9 +30,17 @@ struct Scenario {
     overlay: Overlay,
     #[serde(default)]
     topology: TopologyKind,
+    #[serde(default = "yes")]
+    eager_push: bool,
+    #[serde(default)]
+    initial_values: u64,
     #[serde(default)]
     actions: Vec<Action>,
     until_ms: u64,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Deserialize)]
@@ -58,20 +66,24 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut sim = Simulation::new(SimConfig {
+    // The page's figures: "full state would have sent" is a real full-state
+    // run of the same scenario, as in the wasm facade.
+    let mut sim = ShadowedSimulation::new(SimConfig {
         node_count: scenario.nodes,
         seed: scenario.seed,
         protocol: scenario.protocol,
         loss_probability: scenario.loss,
         overlay: scenario.overlay,
         topology: scenario.topology,
+        eager_push: scenario.eager_push,
+        initial_values: scenario.initial_values,
         ..SimConfig::default()
     });
     let mut broadcasts = 0;
     let mut messages = 0u64;
     let mut message_bytes = 0u64;
     let mut dropped = 0u64;
-    let mut tally = |sim: &mut Simulation| {
+    let mut tally = |sim: &mut ShadowedSimulation| {
         for event in sim.drain_trace() {
             messages += 1;
             message_bytes += event.bytes;
@@ -91,11 +103,7 @@ fn main() -> ExitCode {
                 sim.broadcast(action.node, broadcasts);
             }
             "i" if action.nodes.iter().all(|&n| in_range(n)) => sim.isolate(&action.nodes),
-            "r" if in_range(action.node) => {
-                for other in 0..scenario.nodes {
-                    sim.set_link_cut(action.node, other, false);
-                }
-            }
+            "r" if in_range(action.node) => sim.reconnect(action.node),
             "s" => sim.split_halves(),
             "h" => sim.heal(),
             other => {
@@ -106,6 +114,8 @@ fn main() -> ExitCode {
     }
     sim.run_until(scenario.until_ms);
     tally(&mut sim);
+    let full_state_bytes_sent = sim.full_state_bytes_sent();
+    let sim = sim.run();
     let totals = sim.totals();
     let nodes: Vec<_> = (0..sim.node_count())
         .map(|i| {
@@ -118,8 +128,9 @@ fn main() -> ExitCode {
         "totals": {
             "transfers_skipped": totals.skipped,
             "bytes_sent": totals.bytes_sent,
-            "bytes_full_state": totals.bytes_full_state,
-            "bytes_saved": totals.bytes_saved,
+            "bytes_full_state": full_state_bytes_sent,
+            "bytes_saved": full_state_bytes_sent as i64 - totals.bytes_sent as i64,
+            "bytes_priced_as_whole_sets": totals.bytes_full_state,
             "messages_sent": totals.server_messages,
             "wire_bytes": totals.server_bytes,
             "dropped_messages": totals.dropped_messages,

@@ -105,6 +105,9 @@ pub struct SimulateArgs {
     /// Epidemic overlay: do not push new values on; the digest rounds alone spread them.
     #[arg(long)]
     no_eager_push: bool,
+    /// Values every node holds from the start, in sync, as if restored from one backup (-1, -2, ...).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=10_000_000))]
+    initial_values: u64,
     /// When nodes answer broadcast_ok: local (as soon as the value is in their own set) or after-replication (once another node holds it, so a crash loses nothing acknowledged).
     #[arg(long, default_value = "local")]
     ack: AckPolicy,
@@ -160,6 +163,7 @@ impl SimulateArgs {
             degree: self.degree as usize,
             round_ms: self.round_ms,
             eager_push: !self.no_eager_push,
+            initial_values: self.initial_values,
         }
     }
 }
@@ -353,6 +357,7 @@ mod tests {
             degree: 3,
             round_ms: 250,
             eager_push: false,
+            initial_values: 1000,
         };
         let command = config.replay_command();
         let cli = Cli::try_parse_from(command.split_whitespace()).expect("replay command parses");

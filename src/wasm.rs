@@ -3,7 +3,9 @@
 //!
 //! Nothing is re-implemented here: every message, digest and byte count comes
 //! from the same [`crate::sim::Simulation`] the native tests and CLI run, so a
-//! seed replays the same way in the browser and natively. The facade only
+//! seed replays the same way in the browser and natively. "Bytes full state
+//! would have sent" is what a real full-state run of the same scenario sent
+//! (see [`crate::sim::ShadowedSimulation`]). The facade only
 //! converts values at the JS boundary: numbers arrive as `f64` (a JS number)
 //! and are checked before they become `u64`/`i64`/`usize`, and results leave
 //! as plain JS objects through serde-wasm-bindgen.
@@ -15,13 +17,16 @@ use wasm_bindgen::prelude::*;
 
 use crate::epidemic::Overlay;
 use crate::gossip::{MessageKind, Protocol};
-use crate::sim::{self, KindTotals, SimConfig, TopologyKind, TraceEvent};
+use crate::sim::{self, KindTotals, ShadowedSimulation, SimConfig, TopologyKind, TraceEvent};
 
 /// The largest integer a JS number holds exactly (2^53 - 1).
 const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
 
 /// Most nodes the page draws; the simulator itself has no such limit.
 const MAX_NODE_COUNT: usize = 64;
+
+/// Most values a page run may start with on every node.
+const MAX_INITIAL_VALUES: u64 = 10_000;
 
 /// What the page may configure. Everything else keeps the simulator's
 /// defaults, so a page link stays valid when the simulator grows options.
@@ -36,6 +41,11 @@ pub struct PageConfig {
     pub overlay: Overlay,
     /// The peer graph the epidemic overlay gossips along.
     pub topology: TopologyKind,
+    /// Epidemic overlay: whether new values are pushed on (off: the rounds
+    /// alone spread them, round by round).
+    pub eager_push: bool,
+    /// Values every node starts with, in sync.
+    pub initial_values: u64,
 }
 
 impl Default for PageConfig {
@@ -48,6 +58,8 @@ impl Default for PageConfig {
             loss_probability: defaults.loss_probability,
             overlay: defaults.overlay,
             topology: defaults.topology,
+            eager_push: defaults.eager_push,
+            initial_values: defaults.initial_values,
         }
     }
 }
@@ -60,6 +72,9 @@ impl PageConfig {
         if !(0.0..=1.0).contains(&self.loss_probability) {
             return Err(format!("loss_probability must be between 0 and 1, got {}", self.loss_probability));
         }
+        if self.initial_values > MAX_INITIAL_VALUES {
+            return Err(format!("initial_values must be at most {MAX_INITIAL_VALUES}, got {}", self.initial_values));
+        }
         Ok(())
     }
 
@@ -71,6 +86,8 @@ impl PageConfig {
             loss_probability: self.loss_probability,
             overlay: self.overlay,
             topology: self.topology,
+            eager_push: self.eager_push,
+            initial_values: self.initial_values,
             ..SimConfig::default()
         }
     }
@@ -110,12 +127,16 @@ impl From<TraceEvent> for MessageView {
 pub struct TotalsView {
     /// Syncs whose digests matched, so no state moved.
     pub transfers_skipped: u64,
-    /// Anti-entropy bytes the nodes actually sent.
+    /// Node-to-node bytes the nodes actually sent.
     pub bytes_sent: u64,
-    /// Bytes a full-state exchange would have sent for the same syncs.
+    /// Bytes the full-state protocol sent on the same scenario and actions
+    /// (the shadow run; this run's own bytes when it is full state).
     pub bytes_full_state: u64,
     /// `bytes_full_state - bytes_sent` (negative when digests cost more).
     pub bytes_saved: i64,
+    /// The older, per-message measure: the bytes of this run's own messages
+    /// had each push, flush or digest carried the whole set instead.
+    pub bytes_priced_as_whole_sets: u64,
     /// Node-to-node messages sent (lost ones included).
     pub messages_sent: u64,
     /// Wire bytes of every node-to-node message, pushes included.
@@ -125,13 +146,15 @@ pub struct TotalsView {
     pub by_kind: BTreeMap<MessageKind, KindTotals>,
 }
 
-impl From<sim::Totals> for TotalsView {
-    fn from(totals: sim::Totals) -> Self {
+impl TotalsView {
+    /// This run's totals, measured against `full_state_bytes_sent`.
+    fn new(totals: sim::Totals, full_state_bytes_sent: u64) -> Self {
         TotalsView {
             transfers_skipped: totals.skipped,
             bytes_sent: totals.bytes_sent,
-            bytes_full_state: totals.bytes_full_state,
-            bytes_saved: totals.bytes_saved,
+            bytes_full_state: full_state_bytes_sent,
+            bytes_saved: full_state_bytes_sent as i64 - totals.bytes_sent as i64,
+            bytes_priced_as_whole_sets: totals.bytes_full_state,
             messages_sent: totals.server_messages,
             wire_bytes: totals.server_bytes,
             dropped_messages: totals.dropped_messages,
@@ -239,7 +262,7 @@ fn whole_number(name: &str, value: f64) -> Result<u64, JsError> {
 /// The simulator, as the page's `Simulation` class.
 #[wasm_bindgen(js_name = Simulation)]
 pub struct WasmSimulation {
-    sim: sim::Simulation,
+    shadowed: ShadowedSimulation,
 }
 
 #[wasm_bindgen(js_class = Simulation)]
@@ -254,31 +277,41 @@ impl WasmSimulation {
             serde_wasm_bindgen::from_value(config).map_err(|e| JsError::new(&format!("bad config: {e}")))?
         };
         page_config.validate().map_err(|e| JsError::new(&e))?;
-        Ok(WasmSimulation { sim: sim::Simulation::new(page_config.to_sim_config()) })
+        Ok(WasmSimulation { shadowed: ShadowedSimulation::new(page_config.to_sim_config()) })
+    }
+
+    fn sim(&self) -> &sim::Simulation {
+        self.shadowed.run()
+    }
+
+    fn totals_view(&self) -> TotalsView {
+        TotalsView::new(self.sim().totals(), self.shadowed.full_state_bytes_sent())
     }
 
     #[wasm_bindgen(js_name = nowMs)]
     pub fn now_ms(&self) -> f64 {
-        self.sim.now_ms() as f64
+        self.sim().now_ms() as f64
     }
 
     #[wasm_bindgen(js_name = nodeCount)]
     pub fn node_count(&self) -> usize {
-        self.sim.node_count()
+        self.sim().node_count()
     }
 
     /// Advances virtual time to `t_ms` (no-op if already past it).
     #[wasm_bindgen(js_name = runUntil)]
     pub fn run_until(&mut self, t_ms: f64) -> Result<(), JsError> {
-        self.sim.run_until(whole_number("t_ms", t_ms)?);
+        let t_ms = whole_number("t_ms", t_ms)?;
+        self.shadowed.run_until(t_ms);
         Ok(())
     }
 
     /// Advances to `t_ms` and returns everything a frame draws: the messages
     /// sent since the last call, totals, per-node set sizes, convergence.
     pub fn advance(&mut self, t_ms: f64) -> Result<JsValue, JsError> {
-        self.sim.run_until(whole_number("t_ms", t_ms)?);
-        let messages = self.sim.drain_trace().into_iter().map(MessageView::from).collect();
+        let t_ms = whole_number("t_ms", t_ms)?;
+        self.shadowed.run_until(t_ms);
+        let messages = self.shadowed.drain_trace().into_iter().map(MessageView::from).collect();
         to_js(&self.frame(messages))
     }
 
@@ -295,8 +328,9 @@ impl WasmSimulation {
     /// cost more than simulating it.
     #[wasm_bindgen(js_name = fastForward)]
     pub fn fast_forward(&mut self, t_ms: f64) -> Result<JsValue, JsError> {
-        self.sim.run_until(whole_number("t_ms", t_ms)?);
-        self.sim.drain_trace();
+        let t_ms = whole_number("t_ms", t_ms)?;
+        self.shadowed.run_until(t_ms);
+        self.shadowed.drain_trace();
         self.totals()
     }
 
@@ -304,7 +338,7 @@ impl WasmSimulation {
     pub fn broadcast(&mut self, node: usize, value: f64) -> Result<(), JsError> {
         self.check_node(node)?;
         let value = whole_number("value", value)?;
-        self.sim.broadcast(node, value as i64);
+        self.shadowed.broadcast(node, value as i64);
         Ok(())
     }
 
@@ -313,39 +347,37 @@ impl WasmSimulation {
         for &node in &nodes {
             self.check_node(node)?;
         }
-        self.sim.isolate(&nodes);
+        self.shadowed.isolate(&nodes);
         Ok(())
     }
 
     /// Restores every link of `node` (other cuts stay).
     pub fn reconnect(&mut self, node: usize) -> Result<(), JsError> {
         self.check_node(node)?;
-        for other in 0..self.sim.node_count() {
-            self.sim.set_link_cut(node, other, false);
-        }
+        self.shadowed.reconnect(node);
         Ok(())
     }
 
     /// Cuts the cluster into two halves the simulator picks from its seed.
     #[wasm_bindgen(js_name = splitHalves)]
     pub fn split_halves(&mut self) {
-        self.sim.split_halves();
+        self.shadowed.split_halves();
     }
 
     pub fn heal(&mut self) {
-        self.sim.heal();
+        self.shadowed.heal();
     }
 
     /// Messages sent since the last drain.
     #[wasm_bindgen(js_name = drainTrace)]
     pub fn drain_trace(&mut self) -> Result<JsValue, JsError> {
-        let messages: Vec<MessageView> = self.sim.drain_trace().into_iter().map(MessageView::from).collect();
+        let messages: Vec<MessageView> = self.shadowed.drain_trace().into_iter().map(MessageView::from).collect();
         to_js(&messages)
     }
 
     pub fn node(&self, node: usize) -> Result<JsValue, JsError> {
         self.check_node(node)?;
-        let n = self.sim.node(node);
+        let n = self.sim().node(node);
         let digest = n.set().digest().to_hex();
         let upstream = n.upstream().map(str::to_string);
         let followers: Vec<String> = n.followers().into_iter().map(str::to_string).collect();
@@ -362,38 +394,38 @@ impl WasmSimulation {
     }
 
     pub fn totals(&self) -> Result<JsValue, JsError> {
-        to_js(&TotalsView::from(self.sim.totals()))
+        to_js(&self.totals_view())
     }
 
     pub fn converged(&self) -> bool {
-        self.sim.converged()
+        self.sim().converged()
     }
 
     fn frame(&self, messages: Vec<MessageView>) -> FrameView {
-        let node_count = self.sim.node_count();
-        let node = |i: usize| self.sim.node(i);
+        let node_count = self.sim().node_count();
+        let node = |i: usize| self.sim().node(i);
         FrameView {
-            now_ms: self.sim.now_ms(),
+            now_ms: self.sim().now_ms(),
             messages,
-            totals: self.sim.totals().into(),
+            totals: self.totals_view(),
             counts: (0..node_count).map(|i| node(i).set().len() as u64).collect(),
             digest_badges: (0..node_count)
                 .map(|i| node(i).set().digest().to_hex()[..DIGEST_BADGE_LEN].to_string())
                 .collect(),
-            groups: partition_groups(self.sim.network()),
+            groups: partition_groups(self.sim().network()),
             upstream: (0..node_count).map(|i| node(i).upstream().and_then(node_index)).collect(),
             skipped: (0..node_count).map(|i| node(i).stats().skipped).collect(),
-            peer_links: self.sim.topology_links().into_iter().map(|(a, b)| [a, b]).collect(),
-            messages_sent: self.sim.messages_sent_by_node(),
-            converged: self.sim.converged(),
+            peer_links: self.sim().topology_links().into_iter().map(|(a, b)| [a, b]).collect(),
+            messages_sent: self.sim().messages_sent_by_node(),
+            converged: self.sim().converged(),
         }
     }
 
     fn check_node(&self, node: usize) -> Result<(), JsError> {
-        if node >= self.sim.node_count() {
+        if node >= self.sim().node_count() {
             return Err(JsError::new(&format!(
                 "node {node} does not exist (the cluster has {})",
-                self.sim.node_count()
+                self.sim().node_count()
             )));
         }
         Ok(())

@@ -20,18 +20,23 @@ const ANIMATED_TAIL_MS = 2000;
 const JUMP_SAMPLES = 400;
 
 export class Lane {
-  constructor(scenario, protocol) {
-    this.protocol = protocol;
+  // `variant` overrides the scenario's protocol, overlay or topology (the
+  // lane raced against).
+  constructor(scenario, variant = {}) {
+    const config = { protocol: scenario.protocol, overlay: scenario.overlay, topology: scenario.topology, ...variant };
+    this.protocol = config.protocol;
+    this.overlay = config.overlay;
+    this.topology = config.topology;
     this.sim = new Simulation({
       node_count: scenario.nodes,
       seed: scenario.seed,
-      protocol,
+      protocol: this.protocol,
       loss_probability: scenario.loss,
-      overlay: scenario.overlay,
-      topology: scenario.topology,
+      overlay: this.overlay,
+      topology: this.topology,
+      eager_push: scenario.eagerPush,
+      initial_values: scenario.initialValues,
     });
-    this.overlay = scenario.overlay;
-    this.topology = scenario.topology;
     this.nodeCount = scenario.nodes;
     // Messages sent so far that may still be on screen.
     this.flights = [];
@@ -122,6 +127,12 @@ export class Lane {
   prune(displayMs, keepMs) {
     if (this.flights.length === 0 || this.flights[0].deliver_ms + keepMs >= displayMs) return;
     this.flights = this.flights.filter((m) => m.deliver_ms + keepMs >= displayMs);
+  }
+
+  // What the lane runs, in words: "difference, star" or "digest, epidemic on a ring".
+  get label() {
+    const protocol = this.protocol.replace('_', ' ');
+    return this.overlay === 'epidemic' ? `${protocol}, epidemic on a ${this.topology}` : `${protocol}, star`;
   }
 
   node(i) {

@@ -7,7 +7,10 @@
 //   n     node count (3..64)         p     protocol: full_state | digest | difference
 //   ov    overlay: star | epidemic   topo  peer graph: grid | ring | line | tree | random | total
 //   seed  simulator seed             loss  message loss probability (0..0.5)
-//   race  second protocol run side by side on the same scenario (optional)
+//   iv    values every node starts with, in sync: 0 | 100 | 1000 | 10000
+//   push  0: the epidemic overlay does not push new values on (rounds alone spread them)
+//   race  a second lane on the same scenario and actions, differing in one thing (optional):
+//           a protocol, an overlay or a topology name (those names are all distinct)
 //   a     actions, "_"-separated, each <at_ms><op><args>:
 //           b<node>           client broadcast to <node> (the k-th broadcast carries value k)
 //           i<n1>.<n2>...     cut these nodes off from the rest
@@ -24,6 +27,9 @@
 export const PROTOCOLS = ['full_state', 'digest', 'difference'];
 export const OVERLAYS = ['star', 'epidemic'];
 export const TOPOLOGIES = ['grid', 'ring', 'line', 'tree', 'random', 'total'];
+export const INITIAL_VALUES = [0, 100, 1000, 10000];
+// What `race` may name: the lane raced against differs from the first in it.
+export const RACE_CHOICES = [...PROTOCOLS, ...OVERLAYS, ...TOPOLOGIES];
 export const MIN_NODES = 3;
 export const MAX_NODES = 64;
 export const MAX_LOSS = 0.5;
@@ -32,7 +38,19 @@ export const DEFAULT_SPEED = 0.25;
 export const MAX_NOTE_LENGTH = 280;
 
 export function defaultScenario() {
-  return { nodes: 12, seed: 1, protocol: 'digest', overlay: 'star', topology: 'grid', loss: 0, race: null, actions: [], t: null, play: false, speed: DEFAULT_SPEED, note: '' };
+  return {
+    nodes: 12, seed: 1, protocol: 'digest', overlay: 'star', topology: 'grid', initialValues: 0, eagerPush: true,
+    loss: 0, race: null, actions: [], t: null, play: false, speed: DEFAULT_SPEED, note: '',
+  };
+}
+
+// The configuration of the lane raced against: the scenario with the one
+// thing `race` names changed.
+export function racedVariant(s) {
+  if (PROTOCOLS.includes(s.race)) return { protocol: s.race };
+  if (OVERLAYS.includes(s.race)) return { overlay: s.race };
+  if (TOPOLOGIES.includes(s.race)) return { topology: s.race };
+  return null;
 }
 
 const ACTION_PATTERN = /^(\d+)([bishr])([\d.]*)$/;
@@ -74,6 +92,8 @@ export function encodeScenario(s) {
   const parts = [`n=${s.nodes}`, `seed=${s.seed}`, `p=${s.protocol}`];
   if (s.overlay !== 'star') parts.push(`ov=${s.overlay}`);
   if (s.topology !== 'grid') parts.push(`topo=${s.topology}`);
+  if (s.initialValues > 0) parts.push(`iv=${s.initialValues}`);
+  if (!s.eagerPush) parts.push('push=0');
   if (s.loss > 0) parts.push(`loss=${s.loss}`);
   if (s.race) parts.push(`race=${s.race}`);
   if (s.actions.length > 0) parts.push(`a=${s.actions.map(encodeAction).join('_')}`);
@@ -117,10 +137,20 @@ export function decodeScenario(search) {
     if (TOPOLOGIES.includes(topology)) s.topology = topology;
     else errors.push(`unknown topology "${topology}"`);
   }
+  const initialValues = params.get('iv');
+  if (initialValues !== null) {
+    if (INITIAL_VALUES.map(String).includes(initialValues)) s.initialValues = Number(initialValues);
+    else errors.push(`iv (initial values) must be one of ${INITIAL_VALUES.join(', ')}, got "${initialValues}"`);
+  }
+  const push = params.get('push');
+  if (push !== null) {
+    if (push === '0' || push === '1') s.eagerPush = push === '1';
+    else errors.push(`push must be 0 or 1, got "${push}"`);
+  }
   const race = params.get('race');
   if (race !== null && race !== '') {
-    if (PROTOCOLS.includes(race)) s.race = race;
-    else errors.push(`unknown race protocol "${race}"`);
+    if (RACE_CHOICES.includes(race)) s.race = race;
+    else errors.push(`unknown race "${race}" (a protocol, an overlay or a topology)`);
   }
   const loss = params.get('loss');
   if (loss !== null) {
