@@ -205,6 +205,8 @@ pub struct FrameView {
     /// Node-to-node messages each node has sent: the hub's load shows.
     pub messages_sent: Vec<u64>,
     pub converged: bool,
+    /// Since when every node has held the same set (`None`: some differ).
+    pub agreed_since_ms: Option<u64>,
 }
 
 /// Digest hex digits the inspector shows.
@@ -418,6 +420,7 @@ impl WasmSimulation {
             peer_links: self.sim().topology_links().into_iter().map(|(a, b)| [a, b]).collect(),
             messages_sent: self.sim().messages_sent_by_node(),
             converged: self.sim().converged(),
+            agreed_since_ms: self.sim().agreed_since_ms(),
         }
     }
 

@@ -110,3 +110,33 @@ fn initial_values_start_every_node_in_sync() {
         assert!(totals.bytes_sent < 200 * 2_000, "{overlay:?}: {} bytes in 2 s", totals.bytes_sent);
     }
 }
+
+#[test]
+fn agreement_is_dated_to_the_event_and_matches_convergence() {
+    use anti_entropy::sim::{Nemesis, PartitionKind, Workload};
+    for (seed, kind) in [(1, PartitionKind::Crash), (2, PartitionKind::Halves), (3, PartitionKind::Mixed)] {
+        let workload = Workload { rate_per_s: 20.0, duration_ms: 6_000, quiet_period_ms: 3_000, ..Workload::default() };
+        let config = SimConfig {
+            node_count: 7,
+            seed,
+            workload: Some(workload),
+            nemesis: Some(Nemesis { kind, interval_ms: 1_500 }),
+            record_trace: false,
+            ..SimConfig::default()
+        };
+        let mut coarse = Simulation::new(config.clone());
+        let mut fine = Simulation::new(config);
+        let mut agreements = 0;
+        for step in 1..=1_000 {
+            fine.run_until(step * 10);
+            assert_eq!(fine.agreed_since_ms().is_some(), fine.converged(), "seed {seed} at {} ms", fine.now_ms());
+            if step % 50 == 0 {
+                coarse.run_until(step * 10);
+                // However time is chunked, agreement is dated alike.
+                assert_eq!(coarse.agreed_since_ms(), fine.agreed_since_ms(), "seed {seed} at {} ms", fine.now_ms());
+                agreements += u32::from(fine.agreed_since_ms().is_some_and(|t| t > 0));
+            }
+        }
+        assert!(agreements > 0, "seed {seed}: the cluster agreed again at some point");
+    }
+}

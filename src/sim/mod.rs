@@ -417,6 +417,13 @@ pub struct Simulation {
     heal_watches: Vec<HealWatch>,
     /// Set size of each node when the heal watches last looked.
     watched_len: Vec<usize>,
+    /// The largest set size and how many nodes hold that many: every node
+    /// does exactly when all sets may be equal, so agreement is checked
+    /// only then (sets only grow, or empty in a crash).
+    largest_len: usize,
+    nodes_at_largest_len: usize,
+    /// Since when every node's set has been the same (`None`: they differ).
+    agreed_since_ms: Option<u64>,
     /// Links the rolling-links nemesis has cut, in cut order.
     rolling_cuts: Vec<(usize, usize)>,
     /// True once the workload ended: nemesis events still queued are void.
@@ -493,7 +500,10 @@ impl Simulation {
             trace: Vec::new(),
             totals: Totals::default(),
             heal_watches: Vec::new(),
-            watched_len: vec![0; node_count],
+            watched_len: vec![config.initial_values as usize; node_count],
+            largest_len: config.initial_values as usize,
+            nodes_at_largest_len: node_count,
+            agreed_since_ms: Some(0),
             rolling_cuts: Vec::new(),
             nemesis_over: false,
             final_reads_issued: false,
@@ -646,6 +656,12 @@ impl Simulation {
     }
 
     /// Whether every node holds the same set (equal digests).
+    /// Since when every node has held the same set (`None`: some differ
+    /// now). Exact to the event, however the caller chunks time.
+    pub fn agreed_since_ms(&self) -> Option<u64> {
+        self.agreed_since_ms
+    }
+
     pub fn converged(&self) -> bool {
         let first = self.nodes[0].set().fingerprint();
         self.nodes[1..].iter().all(|node| node.set().fingerprint() == first)
@@ -1079,7 +1095,9 @@ impl Simulation {
             }
         }
         self.timer_at[node] = None;
+        let old_len = self.watched_len[node];
         self.watched_len[node] = 0;
+        self.note_set_len(old_len, 0);
     }
 
     /// Brings a crashed node back, empty, sends it `init` and `topology`,
@@ -1130,12 +1148,38 @@ impl Simulation {
         }
     }
 
+    /// Keeps [`Simulation::agreed_since_ms`] as one set goes from
+    /// `old_len` to `new_len` values.
+    fn note_set_len(&mut self, old_len: usize, new_len: usize) {
+        if old_len == self.largest_len {
+            self.nodes_at_largest_len -= 1;
+        }
+        if new_len > self.largest_len {
+            self.largest_len = new_len;
+            self.nodes_at_largest_len = 1;
+        } else if new_len == self.largest_len {
+            self.nodes_at_largest_len += 1;
+        }
+        if self.nodes_at_largest_len == 0 {
+            // The largest set emptied in a crash: recount.
+            self.largest_len = self.watched_len.iter().copied().max().unwrap_or(0);
+            self.nodes_at_largest_len = self.watched_len.iter().filter(|&&len| len == self.largest_len).count();
+        }
+        let agreed = self.nodes_at_largest_len == self.nodes.len() && self.converged();
+        self.agreed_since_ms = match (agreed, self.agreed_since_ms) {
+            (true, Some(since)) => Some(since),
+            (true, None) => Some(self.now_ms),
+            (false, _) => None,
+        };
+    }
+
     fn update_heal_watches(&mut self, node: usize) {
         let len = self.nodes[node].set().len();
         if len == self.watched_len[node] {
             return;
         }
-        self.watched_len[node] = len;
+        let old_len = std::mem::replace(&mut self.watched_len[node], len);
+        self.note_set_len(old_len, len);
         let set = self.nodes[node].set();
         for watch in self.refill_watches.iter_mut().filter(|w| w.report.node == node) {
             if watch.report.refilled_after_ms.is_none() && !watch.report.interrupted {

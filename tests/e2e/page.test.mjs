@@ -79,6 +79,8 @@ test('broadcasts spread, digests skip transfers and save bytes', { timeout: 6000
 
   // The inspector shows the clicked node's set.
   await page.locator('input[name="click-mode"][value="inspect"]').check();
+  // Checking the radio scrolled the controls into view: bring the canvas back.
+  await page.locator('canvas.cluster').first().scrollIntoViewIfNeeded();
   const box = await page.locator('canvas.cluster').first().boundingBox();
   // Node 0 sits at the top of the circle, its centre 60 px below the canvas
   // edge (radius 18, cut-off offset 18, label room 24: see render.js layout).
@@ -270,5 +272,71 @@ test('the overlay and topology controls switch to hub-less gossip on the real pe
   await broadcastTo(page, 3, 3);
   await runFor(page, 4000);
   assert.match(await description(), /the busiest node, n0, sent \d+ messages/);
+  assert.deepEqual(errors, []);
+});
+
+test('initial values: sets in sync from the start, and the savings counter agrees with a race against full state', { timeout: 60000 }, async () => {
+  const { page, errors } = await openPage(browser.context, `${server.url}?n=10&seed=4&p=difference&race=full_state`);
+  await page.getByTestId('initial-values').selectOption('1000');
+  assert.match(new URL(page.url()).search, /iv=1000/, 'the scenario link carries the initial values');
+  await page.locator('#target').selectOption('3');
+  await waitFor(() => page.getByTestId('inspect-count').first().textContent(), (t) => t === '1000', 5000, 'n3 to hold 1000 values');
+  await broadcastTo(page, 3, 2);
+  await setSpeed(page, 3);
+  await runFor(page, 3000);
+  const c = await counters(page);
+  assert.ok(c['bytes-saved'] > 0, `1000 values in sync: digests save bytes ${JSON.stringify(c)}`);
+  assert.equal(c['bytes-full-state'] - c['bytes-sent'], c['bytes-saved']);
+  // The raced lane is a real full-state run of the same scenario: the
+  // verdict's percentage and the counter's are the same figure.
+  const verdict = await page.getByTestId('race-verdict').textContent();
+  const percent = Number(/sent (\d+)% of full state's bytes/.exec(verdict)?.[1]);
+  assert.ok(Number.isFinite(percent), verdict);
+  assert.equal(percent, Math.round((100 * c['bytes-sent']) / c['bytes-full-state']), `${verdict} vs ${JSON.stringify(c)}`);
+  const saved = Number((await page.getByTestId('saved-percent').textContent()).replace('%', ''));
+  assert.ok(Math.abs(saved - (100 - percent)) < 1, `saved ${saved}% beside a verdict of ${percent}%`);
+  assert.ok(await counter(page, 'bytes-priced') > 0, 'the older per-message measure is shown on its own line');
+  assert.deepEqual(errors, []);
+});
+
+test('racing epidemic against the star shows the hub carrying the load', { timeout: 60000 }, async () => {
+  const { page, errors } = await openPage(browser.context, `${server.url}?n=16&seed=6&p=difference&ov=epidemic&topo=random&race=star`);
+  assert.equal(await page.locator('#lane-1').isVisible(), true, 'the star lane is shown');
+  assert.match(await page.locator('#lane-0 .lane-protocol').textContent(), /difference, epidemic on a random/);
+  assert.match(await page.locator('#lane-1 .lane-protocol').textContent(), /difference, star/);
+  for (const node of [0, 5, 9, 12]) await broadcastTo(page, node);
+  await setSpeed(page, 3);
+  await runFor(page, 4000);
+  const ratio = async (k) => {
+    const summary = await page.getByTestId(`lane-${k}-summary`).textContent();
+    const m = /busiest n(\d+): \d+ \(([\d.]+)× the mean\)/.exec(summary);
+    assert.ok(m, summary);
+    return { node: Number(m[1]), ratio: Number(m[2]) };
+  };
+  const epidemic = await ratio(0);
+  const star = await ratio(1);
+  assert.equal(star.node, 0, 'under the star the hub n0 is the busiest');
+  assert.ok(star.ratio > 2 * epidemic.ratio, `star ${star.ratio}× against epidemic ${epidemic.ratio}×`);
+  assert.match(await page.getByTestId('race-verdict').textContent(), /^epidemic sent \d+% of star's bytes$/);
+  assert.equal(await page.getByTestId('converged').textContent(), 'converged');
+  assert.deepEqual(errors, []);
+});
+
+test('a ready-made race: rounds alone spread one value faster on a random graph than on a ring', { timeout: 60000 }, async () => {
+  const { page, errors } = await openPage(browser.context, server.url);
+  await page.getByRole('link', { name: /Epidemic spread, round by round/ }).click();
+  await page.waitForSelector('body[data-ready="true"]');
+  assert.match(new URL(page.url()).search, /push=0/);
+  assert.equal(await page.getByTestId('eager-push').isChecked(), false, 'pushing is off');
+  await setSpeed(page, 10);
+  const since = async (k) => {
+    const summary = await page.getByTestId(`lane-${k}-summary`).textContent();
+    const m = /in sync since (\d+) ms/.exec(summary);
+    return m ? Number(m[1]) : null;
+  };
+  await waitFor(async () => [await since(0), await since(1)], ([ring, random]) => ring > 0 && random > 0, 30000, 'both lanes in sync');
+  const [ring, random] = [await since(0), await since(1)];
+  assert.ok(random < ring, `random graph in sync at ${random} ms, ring at ${ring} ms`);
+  assert.match(await page.locator('#lane-1 .lane-protocol').textContent(), /epidemic on a random/);
   assert.deepEqual(errors, []);
 });

@@ -20,6 +20,7 @@ function replayWasm(scenario) {
   const sim = new Simulation({
     node_count: scenario.nodes, seed: scenario.seed, protocol: scenario.protocol, loss_probability: scenario.loss,
     overlay: scenario.overlay ?? 'star', topology: scenario.topology ?? 'grid',
+    eager_push: scenario.eager_push ?? true, initial_values: scenario.initial_values ?? 0,
   });
   const values = broadcastValues(scenario.actions);
   const trace = { messages: 0, bytes: 0, dropped: 0 };
@@ -85,6 +86,13 @@ const SCENARIOS = [
       { at: 2000, op: 'h' }, { at: 2500, op: 'i', nodes: [2] }, { at: 2600, op: 'b', node: 2 }, { at: 3500, op: 'h' },
     ],
   },
+  {
+    // Values in sync from the start, rounds alone spreading (no push), and
+    // the full-state shadow measuring the savings on both sides.
+    nodes: 9, seed: 8, protocol: 'digest', overlay: 'epidemic', topology: 'ring', eager_push: false,
+    initial_values: 1000, loss: 0.05, until_ms: 7000,
+    actions: [{ at: 0, op: 'b', node: 4 }, { at: 900, op: 's' }, { at: 1000, op: 'b', node: 0 }, { at: 3000, op: 'h' }],
+  },
 ];
 
 for (const scenario of SCENARIOS) {
@@ -92,6 +100,7 @@ for (const scenario of SCENARIOS) {
     const wasm = replayWasm(scenario);
     const native = replayNative(scenario);
     assert.ok(wasm.trace.messages > 0, 'the scenario sent messages');
+    assert.ok(wasm.totals.bytes_full_state > 0, 'the full-state shadow ran');
     assert.deepEqual(wasm, native);
   });
 }

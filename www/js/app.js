@@ -8,7 +8,7 @@ import { Lane } from './lane.js';
 import { drawLane, hitNode, layout } from './render.js';
 import { drawChart, chartSeries, formatBytes } from './chart.js';
 import { KINDS, legendSvg } from './palette.js';
-import { decodeScenario, encodeScenario, broadcastValues, MIN_NODES, MAX_NODES, DEFAULT_SPEED } from './scenario.js';
+import { decodeScenario, encodeScenario, broadcastValues, racedVariant, MIN_NODES, MAX_NODES, DEFAULT_SPEED } from './scenario.js';
 
 // Virtual milliseconds one press of Step advances.
 const STEP_MS = 50;
@@ -56,9 +56,9 @@ function freshView() {
 function rebuild(untilMs = 0) {
   state.lanes.forEach((lane) => lane.free());
   const s = state.scenario;
-  const protocols = s.race ? [s.protocol, s.race] : [s.protocol];
-  state.lanes = protocols.map((p) => new Lane(s, p));
-  state.views = protocols.map(() => freshView());
+  const raced = racedVariant(s);
+  state.lanes = raced ? [new Lane(s), new Lane(s, raced)] : [new Lane(s)];
+  state.views = state.lanes.map(() => freshView());
   state.values = broadcastValues(s.actions);
   state.nextAction = 0;
   state.displayMs = 0;
@@ -166,6 +166,9 @@ function syncControls() {
   $('protocol').value = s.protocol;
   $('overlay').value = s.overlay;
   $('topology').value = s.topology;
+  $('initial-values').value = String(s.initialValues);
+  $('eager-push').checked = s.eagerPush;
+  $('eager-push').disabled = s.overlay !== 'epidemic' && s.race !== 'epidemic';
   $('race').value = s.race ?? '';
   $('loss').value = String(s.loss);
   $('loss-value').textContent = `${Math.round(s.loss * 100)}%`;
@@ -177,7 +180,7 @@ function syncControls() {
   document.querySelectorAll('.lane').forEach((figure, k) => {
     figure.hidden = k >= state.lanes.length;
     const lane = state.lanes[k];
-    if (lane) figure.querySelector('.lane-protocol').textContent = lane.protocol.replace('_', ' ');
+    if (lane) figure.querySelector('.lane-protocol').textContent = lane.label;
   });
   $('lanes').classList.toggle('racing', state.lanes.length > 1);
   const series = chartSeries(state.lanes[0], state.lanes[1]);
@@ -191,9 +194,20 @@ function setText(id, text) {
   if (el.textContent !== text) el.textContent = text;
 }
 
+// The node that sent the most node-to-node messages, and how many.
+function busiest(lane) {
+  const sent = lane.messagesSent ?? [];
+  if (sent.length === 0) return null;
+  const most = Math.max(...sent);
+  return { node: sent.indexOf(most), sent: most, mean: sent.reduce((a, b) => a + b, 0) / sent.length };
+}
+
 function laneSummary(lane) {
   const t = lane.totals;
-  return `${formatBytes(t.bytes_sent)} sent · ${t.messages_sent} messages · ${t.transfers_skipped} skipped`;
+  const top = busiest(lane);
+  const load = top && top.sent > 0 ? ` · busiest n${top.node}: ${top.sent} (${(top.sent / top.mean).toFixed(1)}× the mean)` : '';
+  const agreed = lane.convergedAtMs === null ? 'not in sync' : `in sync since ${lane.convergedAtMs} ms`;
+  return `${formatBytes(t.bytes_sent)} sent · ${t.messages_sent} messages · ${t.transfers_skipped} skipped${load} · ${agreed}`;
 }
 
 function refreshDom(force) {
@@ -204,6 +218,7 @@ function refreshDom(force) {
   setText('bytes-full-state', String(t.bytes_full_state));
   setText('bytes-saved', String(t.bytes_saved));
   setText('saved-percent', t.bytes_full_state > 0 ? `${((100 * t.bytes_saved) / t.bytes_full_state).toFixed(1)}%` : '–');
+  setText('bytes-priced', String(t.bytes_priced_as_whole_sets));
   setText('messages', String(t.messages_sent));
   setText('clock', String(primary.nowMs));
   const converged = state.lanes.every((lane) => lane.converged);
@@ -213,7 +228,7 @@ function refreshDom(force) {
   if (state.lanes.length > 1) {
     const [a, b] = state.lanes;
     const ratio = b.totals.bytes_sent > 0 ? (100 * a.totals.bytes_sent) / b.totals.bytes_sent : null;
-    setText('race-verdict', ratio === null ? '' : `${a.protocol.replace('_', ' ')} sent ${ratio.toFixed(0)}% of ${b.protocol.replace('_', ' ')}'s bytes`);
+    setText('race-verdict', ratio === null ? '' : `${raceName(a)} sent ${ratio.toFixed(0)}% of ${raceName(b)}'s bytes`);
   } else {
     setText('race-verdict', '');
   }
@@ -221,6 +236,15 @@ function refreshDom(force) {
     refreshInspector();
     refreshLegendCounts();
   }
+}
+
+// A raced lane by what sets it apart: its protocol, overlay or topology.
+function raceName(lane) {
+  const s = state.scenario;
+  const variant = racedVariant(s) ?? {};
+  if ('overlay' in variant) return lane.overlay;
+  if ('topology' in variant) return lane.overlay === 'epidemic' ? `the ${lane.topology}` : `${lane.topology} (star)`;
+  return lane.protocol.replace('_', ' ');
 }
 
 function setLaneSummary(k, text) {
@@ -239,7 +263,7 @@ function refreshInspector() {
     const s = n.stats;
     const groupCount = new Set(lane.groups).size;
     const cut = isCutOff(lane, state.selected) ? ' (cut off)' : groupCount > 1 ? ` (partition ${lane.groups[state.selected] + 1} of ${groupCount})` : '';
-    return `<table><caption>${n.id}${cut} · ${lane.protocol.replace('_', ' ')}</caption><tbody>
+    return `<table><caption>${n.id}${cut} · ${lane.label}</caption><tbody>
       <tr><th scope="row">set size</th><td data-testid="inspect-count">${n.count}</td></tr>
       <tr><th scope="row">digest</th><td><code>${n.digest_prefix}…</code></td></tr>
       <tr><th scope="row">hub (upstream)</th><td>${n.upstream ?? '— (a root)'}</td></tr>
@@ -262,9 +286,8 @@ function describeLane(lane) {
   const split = groups > 1 ? `, cut into ${groups} groups` : '';
   const state = lane.converged ? 'converged' : 'not converged';
   const overlay = lane.overlay === 'epidemic' ? `epidemic on a ${lane.topology} of ${lane.peerLinks.length} links` : 'star';
-  const sent = lane.messagesSent ?? [];
-  const busiest = sent.length === 0 ? 0 : sent.indexOf(Math.max(...sent));
-  const load = sent.length === 0 ? '' : `; the busiest node, n${busiest}, sent ${sent[busiest]} messages`;
+  const top = busiest(lane);
+  const load = top === null ? '' : `; the busiest node, n${top.node}, sent ${top.sent} messages`;
   return `${lane.protocol.replace('_', ' ')}, ${overlay}: ${lane.nodeCount} nodes${split}; ${sizes}; ${state}${load}. Arrow keys choose a node, Enter applies the click action to it.`;
 }
 
@@ -374,6 +397,8 @@ function bindControls() {
   $('overlay').addEventListener('change', (e) => readScenarioControl((s) => { s.overlay = e.target.value; }));
   $('topology').addEventListener('change', (e) => readScenarioControl((s) => { s.topology = e.target.value; }));
   $('race').addEventListener('change', (e) => readScenarioControl((s) => { s.race = e.target.value || null; }));
+  $('initial-values').addEventListener('change', (e) => readScenarioControl((s) => { s.initialValues = Number(e.target.value); }));
+  $('eager-push').addEventListener('change', (e) => readScenarioControl((s) => { s.eagerPush = e.target.checked; }));
   $('loss').addEventListener('input', (e) => { $('loss-value').textContent = `${Math.round(Number(e.target.value) * 100)}%`; });
   $('loss').addEventListener('change', (e) => readScenarioControl((s) => { s.loss = Number(e.target.value); }));
   $('target').addEventListener('change', (e) => select(e.target.value === 'any' ? null : Number(e.target.value)));

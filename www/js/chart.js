@@ -1,5 +1,5 @@
-// Cumulative bytes over virtual time: what the protocol sent (solid), what a
-// full-state protocol would have sent for the same syncs (dashed), and the
+// Cumulative bytes over virtual time: what the protocol sent (solid), what the
+// full-state protocol sent on the same scenario (dashed, the module's shadow run), and the
 // raced protocol's bytes when a race runs (dotted).
 
 import { fitCanvas } from './render.js';
@@ -83,11 +83,11 @@ export function drawChart(canvas, series, actions = []) {
 // The chart's series for a primary lane and an optional raced lane.
 export function chartSeries(primary, race) {
   const series = [
-    { label: `${primary.protocol}: sent`, color: SENT_COLOR, dash: [], points: primary.samples.map((s) => ({ t: s.t, y: s.sent })) },
-    { label: 'full state would send', color: FULL_COLOR, dash: [6, 4], points: primary.samples.map((s) => ({ t: s.t, y: s.full })) },
+    { label: `${primary.label}: sent`, color: SENT_COLOR, dash: [], points: primary.samples.map((s) => ({ t: s.t, y: s.sent })) },
+    { label: 'full state sent (same scenario)', color: FULL_COLOR, dash: [6, 4], points: primary.samples.map((s) => ({ t: s.t, y: s.full })) },
   ];
   if (race) {
-    series.push({ label: `${race.protocol}: sent`, color: RACE_COLOR, dash: [2, 3], points: race.samples.map((s) => ({ t: s.t, y: s.sent })) });
+    series.push({ label: `${race.label}: sent`, color: RACE_COLOR, dash: [2, 3], points: race.samples.map((s) => ({ t: s.t, y: s.sent })) });
   }
   return series;
 }

@@ -81,6 +81,10 @@ export class Lane {
     this.skipped = frame.skipped;
     this.totals = frame.totals;
     this.converged = frame.converged;
+    // Since when every node holds the same set (null while they differ),
+    // dated by the simulator to the event: a race of two topologies shows
+    // which spread a value faster.
+    this.convergedAtMs = frame.agreed_since_ms ?? null;
     this.sample();
   }
 
