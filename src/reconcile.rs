@@ -94,6 +94,7 @@
 //! decoder asks for all of them again from the peer's new state (still within
 //! [`MAX_ROUNDS`]; past that the session ends and the next repair retries).
 
+use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
 use crate::fingerprint::Fingerprint;
@@ -849,43 +850,16 @@ fn take_varint(rest: &mut &[u8]) -> Option<u64> {
 }
 
 // ---------------------------------------------------------------------------
-// Base64 (URL-safe alphabet, no padding): JSON-safe without escapes.
-
-const BASE64_ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+// Base64 (URL-safe alphabet, no padding): JSON-safe without escapes. The
+// `base64` crate's engine rejects padding, a length of 4k + 1 and stray low
+// bits in the last character, so every byte string has one encoding.
 
 fn base64_encode(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let mut block = [0u8; 3];
-        block[..chunk.len()].copy_from_slice(chunk);
-        let bits = u32::from(block[0]) << 16 | u32::from(block[1]) << 8 | u32::from(block[2]);
-        for k in 0..=chunk.len() {
-            out.push(BASE64_ALPHABET[(bits >> (18 - 6 * k) & 63) as usize] as char);
-        }
-    }
-    out
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
 fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    let sextet = |c: u8| BASE64_ALPHABET.iter().position(|&a| a == c).map(|p| p as u32);
-    if text.len() % 4 == 1 {
-        return None;
-    }
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    for chunk in text.as_bytes().chunks(4) {
-        let mut bits = 0u32;
-        for (k, &c) in chunk.iter().enumerate() {
-            bits |= sextet(c)? << (18 - 6 * k);
-        }
-        let bytes = [(bits >> 16) as u8, (bits >> 8) as u8, bits as u8];
-        let len = chunk.len() - 1;
-        // Reject non-canonical encodings (stray low bits in the last character).
-        if bytes[len..].iter().any(|&b| b != 0) {
-            return None;
-        }
-        out.extend_from_slice(&bytes[..len]);
-    }
-    Some(out)
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).ok()
 }
 
 // ---------------------------------------------------------------------------
