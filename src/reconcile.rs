@@ -824,29 +824,16 @@ fn unpack_values(text: &str) -> Result<Vec<i64>, ReconcileError> {
     Ok(values)
 }
 
-fn push_varint(bytes: &mut Vec<u8>, mut word: u64) {
-    while word >= 0x80 {
-        bytes.push((word as u8) | 0x80);
-        word >>= 7;
-    }
-    bytes.push(word as u8);
+fn push_varint(bytes: &mut Vec<u8>, word: u64) {
+    bytes.extend_from_slice(unsigned_varint::encode::u64(word, &mut unsigned_varint::encode::u64_buffer()));
 }
 
-/// Reads one LEB128 varint of at most 64 bits off the front of `rest`.
+/// Reads one LEB128 varint of at most 64 bits off the front of `rest`
+/// (`None`: truncated, overlong or not minimal).
 fn take_varint(rest: &mut &[u8]) -> Option<u64> {
-    let mut word = 0u64;
-    for (i, &byte) in rest.iter().enumerate().take(10) {
-        let bits = u64::from(byte & 0x7f);
-        if i == 9 && bits > 1 {
-            return None;
-        }
-        word |= bits << (7 * i);
-        if byte & 0x80 == 0 {
-            *rest = &rest[i + 1..];
-            return Some(word);
-        }
-    }
-    None
+    let (word, after) = unsigned_varint::decode::u64(rest).ok()?;
+    *rest = after;
+    Some(word)
 }
 
 // ---------------------------------------------------------------------------
@@ -940,6 +927,23 @@ mod tests {
         assert_eq!(base64_decode("A"), None);
         assert_eq!(base64_decode("AB"), None, "stray low bits");
         assert_eq!(base64_decode("A+=="), None);
+    }
+
+    #[test]
+    fn varints_round_trip_and_have_one_encoding() {
+        for word in [0, 1, 127, 128, 300, u64::from(u32::MAX), u64::MAX] {
+            let mut bytes = Vec::new();
+            push_varint(&mut bytes, word);
+            let mut rest = &bytes[..];
+            assert_eq!(take_varint(&mut rest), Some(word));
+            assert!(rest.is_empty());
+        }
+        let mut rest: &[u8] = &[0x80, 0x00];
+        assert_eq!(take_varint(&mut rest), None, "a padded zero is not minimal");
+        let mut rest: &[u8] = &[0xff; 11];
+        assert_eq!(take_varint(&mut rest), None, "more than 64 bits");
+        let mut rest: &[u8] = &[0x80];
+        assert_eq!(take_varint(&mut rest), None, "truncated");
     }
 
     #[test]
