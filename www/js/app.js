@@ -514,6 +514,10 @@ async function main() {
   state.speed = scenario.speed;
   $('speed').value = String(scenario.speed);
   renderLegend();
+  // The race offers every choice of the three controls it can vary.
+  document.querySelectorAll('#race optgroup[data-copies]').forEach((group) => {
+    group.innerHTML = $(group.dataset.copies).innerHTML;
+  });
   bindControls();
   rebuild(scenario.t ?? 0);
   if (errors.length > 0) setStatus(`Parts of the link were ignored: ${errors.join('; ')}.`);
