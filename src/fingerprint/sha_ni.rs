@@ -8,6 +8,13 @@
 //! The `sha2` crate compresses one chain of blocks at a time, hence this
 //! module. It follows the `sha2` crate's own SHA-NI backend step for step,
 //! and `tests::matches_sha2` holds it to that crate's results.
+//!
+//! What it pays, measured 2026-12-03 (issue 13) on a 2-core VM with SHA-NI,
+//! 2M element hashes per side in one process, three alternations: 249 to
+//! 271 ns per element hash here against 287 to 317 ns through `sha2`'s own
+//! (serial) SHA-NI path, so 1.10x to 1.21x. Kept for that, but it is
+//! the smallest of the node's hand-written speedups, and the first to go if
+//! `sha2` learns to interleave.
 
 use core::arch::x86_64::*;
 
