@@ -10,8 +10,10 @@
 //!   each value crosses each link about once.
 //! - Every `round_ms` the node compares digests with one neighbour chosen by
 //!   its seeded [`Rng`]: the `reconcile` opener carries a summary of its set;
-//!   equal summaries end there (a skipped transfer, counted by the side that
-//!   compared); otherwise the pair reconciles under the cluster's protocol
+//!   equal summaries are answered with the peer's own summary, so digests
+//!   go both ways and both ends count the skipped transfer (one small
+//!   message more per matched round, about 0.25 msgs/op at 25 nodes, for
+//!   an exchange the page can show whole); otherwise the pair reconciles under the cluster's protocol
 //!   (`difference`: only the difference, both ways; `digest`: the whole set
 //!   both ways) and ends equal. `full_state` ships the whole set instead.
 //!   Lost messages and healed partitions are repaired by these rounds alone.
@@ -169,7 +171,16 @@ impl Node {
 
     /// Node-to-node traffic under the epidemic overlay. Returns `false` for
     /// payloads that are not gossip.
-    pub(crate) fn epidemic_handle_peer(&mut self, now_ms: u64, src: &str, payload: Payload, msg_id: u64) -> bool {
+    /// `answers` says the message is the answer to one of ours (it names
+    /// our request in `in_reply_to`).
+    pub(crate) fn epidemic_handle_peer(
+        &mut self,
+        now_ms: u64,
+        src: &str,
+        payload: Payload,
+        msg_id: u64,
+        answers: bool,
+    ) -> bool {
         match payload {
             Payload::Push { values } => {
                 self.learn(now_ms, values, Some(src));
@@ -194,11 +205,25 @@ impl Node {
                 if let reconcile::ReconcileMessage::Open { summary, .. } = &msg {
                     // The round's comparison: equal summaries (count and
                     // digest) are a skipped transfer.
-                    self.counters.syncs += 1;
                     let ours = reconcile::initiate(&self.set);
                     let matched = matches!(&ours, reconcile::ReconcileMessage::Open { summary: s, .. } if s == summary);
+                    if answers {
+                        // The peer's summary, answering our opener: it
+                        // matched there, so the transfer is skipped at this
+                        // end too (if ours moved on since, the next round
+                        // sees it). Counted in the sync the round opened.
+                        if matched {
+                            self.counters.skipped += 1;
+                        }
+                        return true;
+                    }
+                    self.counters.syncs += 1;
                     if matched {
                         self.counters.skipped += 1;
+                        // Digests are exchanged, both ways: our summary goes
+                        // back, so the peer sees the match and skips too.
+                        self.send_peer(src, Payload::Reconcile(ours), Some(msg_id));
+                        return true;
                     }
                     if self.config.protocol == Protocol::Digest {
                         // Digest protocol: on a mismatch swap whole sets.

@@ -167,7 +167,7 @@ impl Node {
     /// are not answered; they come back as `Err` so the shell can log them.
     pub fn handle_message(&mut self, now_ms: u64, msg: Envelope) -> Result<(), String> {
         let Envelope { src, dest, body } = msg;
-        let Body { payload, msg_id, .. } = body;
+        let Body { payload, msg_id, in_reply_to } = body;
         if payload.is_reply() {
             return Err(format!("ignoring unsolicited {} from {src}", payload.type_name()));
         }
@@ -190,7 +190,7 @@ impl Node {
                 return Ok(());
             }
             let handled = if self.epidemic.active {
-                self.epidemic_handle_peer(now_ms, &src, payload, request_id)
+                self.epidemic_handle_peer(now_ms, &src, payload, request_id, in_reply_to.is_some())
             } else {
                 self.handle_peer(now_ms, &src, payload, request_id)
             };
