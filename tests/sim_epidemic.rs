@@ -137,3 +137,19 @@ fn anti_entropy_alone_spreads_in_about_log_n_rounds() {
         assert!(rounds.iter().all(|&r| r as f64 <= bound.ceil()), "N = {node_count}: {rounds:?} vs {bound:.1}");
     }
 }
+
+#[test]
+fn a_matched_round_is_a_skipped_transfer_at_both_ends() {
+    // Two nodes in sync: every round is an opener and its answer, and each
+    // node counts the skipped transfers of its own rounds and of its peer's.
+    let config = SimConfig { workload: None, initial_values: 100, ..epidemic(2, 4, TopologyKind::Line, Workload::default()) };
+    let mut sim = Simulation::new(config);
+    sim.run_until(5_000);
+    let rounds_each = 5_000 / sim.node(0).config().round_ms;
+    for i in 0..2 {
+        let stats = sim.node(i).stats();
+        assert_eq!(stats.syncs, stats.skipped, "n{i}: {stats:?}");
+        assert!(stats.skipped >= 2 * rounds_each - 2, "n{i}: {stats:?} in {rounds_each} rounds each");
+    }
+    assert!(sim.totals().server_messages >= 4 * rounds_each - 4, "an opener and an answer per round");
+}
