@@ -270,7 +270,9 @@ pub struct WasmSimulation {
 #[wasm_bindgen(js_class = Simulation)]
 impl WasmSimulation {
     /// `config`: `{ node_count, seed, protocol: "full_state" | "digest" |
-    /// "difference", loss_probability }`, every field optional.
+    /// "difference", loss_probability, overlay: "star" | "epidemic",
+    /// topology, eager_push, initial_values }` (see [`PageConfig`]), every
+    /// field optional.
     #[wasm_bindgen(constructor)]
     pub fn new(config: JsValue) -> Result<WasmSimulation, JsError> {
         let page_config: PageConfig = if config.is_undefined() || config.is_null() {
