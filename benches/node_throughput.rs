@@ -20,9 +20,9 @@ use std::process::{Command, ExitCode, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use anti_entropy::fingerprint::to_hex;
-use anti_entropy::stdio::{self, LineService};
-use anti_entropy::wire::{self, Body, Decoded, Envelope, Name, Payload};
+use anti_entropy::core::fingerprint::to_hex;
+use anti_entropy::shell::stdio::{self, LineService};
+use anti_entropy::core::wire::{self, Body, Decoded, Envelope, Name, Payload};
 use anti_entropy::MessageSet;
 use sha2::{Digest as _, Sha256};
 

@@ -8,8 +8,8 @@
 
 use std::time::Instant;
 
-use anti_entropy::reconcile::{reconcile_pair, ReconcileMessage};
-use anti_entropy::wire::{self, Body, Envelope, Payload};
+use anti_entropy::core::reconcile::{reconcile_pair, ReconcileMessage};
+use anti_entropy::core::wire::{self, Body, Envelope, Payload};
 use anti_entropy::MessageSet;
 use serde::Serialize;
 

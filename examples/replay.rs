@@ -14,7 +14,7 @@
 use std::io::Read;
 use std::process::ExitCode;
 
-use anti_entropy::epidemic::Overlay;
+use anti_entropy::Overlay;
 use anti_entropy::sim::{ShadowedSimulation, SimConfig, TopologyKind};
 use anti_entropy::Protocol;
 use serde::Deserialize;

@@ -1,27 +1,21 @@
 //! Digest-based anti-entropy for a gossiping broadcast cluster.
 //!
-//! The crate is an I/O-free core (message set, fingerprints, wire encoding,
-//! node state machine, simulator) with thin shells around it: the native
-//! Maelstrom binary (`src/main.rs`, framing in `stdio`) and the wasm facade
-//! (`wasm`). See ARCHITECTURE.md for the map.
+//! The tree is the architecture (ARCHITECTURE.md has the map):
+//! - [`core`]: the I/O-free core, from the set digest up to the node state
+//!   machine and its two overlays;
+//! - [`sim`]: the deterministic cluster simulator, which drives many core
+//!   nodes in virtual time;
+//! - [`shell`]: the adapters that put the core to work (stdio framing, the
+//!   Maelstrom node, the command line, the wasm facade); `src/main.rs` is
+//!   the native binary over them.
 
-pub mod ack;
-pub mod epidemic;
-pub mod fingerprint;
-pub mod gossip;
-pub mod node;
-pub mod reconcile;
-pub mod rng;
-pub mod set;
+pub mod core;
+pub mod shell;
 pub mod sim;
-#[cfg(not(target_arch = "wasm32"))]
-pub mod stdio;
-pub mod wire;
 
-#[cfg(target_arch = "wasm32")]
-pub mod wasm;
-
-pub use fingerprint::{Fingerprint, SetDigest};
-pub use gossip::{MessageKind, NodeConfig, Protocol};
-pub use node::{Node, StatsReport};
-pub use set::MessageSet;
+pub use crate::core::ack::AckPolicy;
+pub use crate::core::config::{NodeConfig, Overlay, Protocol};
+pub use crate::core::fingerprint::{Fingerprint, SetDigest};
+pub use crate::core::node::Node;
+pub use crate::core::set::MessageSet;
+pub use crate::core::wire::{MessageKind, StatsReport};

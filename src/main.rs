@@ -6,12 +6,8 @@
 //! every target, and the shells need threads, stdio and clap.
 
 #[cfg(not(target_arch = "wasm32"))]
-mod cli;
-#[cfg(not(target_arch = "wasm32"))]
-mod maelstrom;
-
-#[cfg(not(target_arch = "wasm32"))]
 fn main() -> std::process::ExitCode {
+    use anti_entropy::shell::{cli, maelstrom};
     if std::env::args_os().len() <= 1 {
         // Maelstrom starts the node with no arguments: no parser needed.
         return maelstrom::run(None, None);

@@ -2,9 +2,9 @@
 //! README's "Bounds" list, tested at the bound. (The input line length is
 //! tested in `stdio`'s unit tests, on the reader that enforces it.)
 
-use anti_entropy::ack::{AckPolicy, WAITING_BROADCASTS_MAX};
-use anti_entropy::gossip::NodeConfig;
-use anti_entropy::wire::{self, error_code, Envelope, Payload};
+use anti_entropy::core::ack::{AckPolicy, WAITING_BROADCASTS_MAX};
+use anti_entropy::NodeConfig;
+use anti_entropy::core::wire::{self, error_code, Envelope, Payload};
 use anti_entropy::Node;
 
 fn feed(node: &mut Node, now_ms: u64, line: &str) {

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use anti_entropy::rng::Rng;
+use anti_entropy::core::rng::Rng;
 use anti_entropy::sim::{check_set_full, History, Operation, SetFullResult};
 use serde_json::{json, Value};
 
@@ -478,7 +478,7 @@ fn killed_node_is_refilled(node: usize, max_listings: f64) {
     cluster.kill_and_restart(node);
     let refilled = wait_for_equal_sets(&mut cluster, AGREED as usize, Duration::from_secs(10));
     let refill_bytes = cluster.node_to_node_bytes - bytes_at_restart;
-    let listing_bytes = anti_entropy::reconcile::pack_values(&(0..AGREED).collect::<Vec<_>>()).len() as f64;
+    let listing_bytes = anti_entropy::core::reconcile::pack_values(&(0..AGREED).collect::<Vec<_>>()).len() as f64;
     let refilled = refilled.unwrap_or_else(|| panic!("n{node} was never refilled"));
     eprintln!("n{node} killed and restarted: refilled in {refilled:?}, {refill_bytes} node-to-node bytes (packed listing {listing_bytes} B)");
     assert!(refilled <= Duration::from_secs(1), "n{node} took {refilled:?}");

@@ -13,7 +13,7 @@
 //! test target for wasm.
 #![cfg(not(target_arch = "wasm32"))]
 
-use anti_entropy::wire::{self, Decoded};
+use anti_entropy::core::wire::{self, Decoded};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::strategy::ValueTree;

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeSet;
 
-use anti_entropy::wire::{self, Body, Decoded, Envelope, Payload};
+use anti_entropy::core::wire::{self, Body, Decoded, Envelope, Payload};
 use anti_entropy::{Fingerprint, MessageSet, Node, StatsReport};
 use proptest::prelude::*;
 

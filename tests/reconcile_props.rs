@@ -4,8 +4,8 @@
 // proptest does not build for wasm32; these run natively.
 #![cfg(not(target_arch = "wasm32"))]
 
-use anti_entropy::reconcile::{reconcile_pair, ReconcileMessage, MAX_FLIGHTS};
-use anti_entropy::wire::{self, Body, Envelope, Payload};
+use anti_entropy::core::reconcile::{reconcile_pair, ReconcileMessage, MAX_FLIGHTS};
+use anti_entropy::core::wire::{self, Body, Envelope, Payload};
 use anti_entropy::{MessageSet, Node, NodeConfig, Protocol};
 use proptest::prelude::*;
 

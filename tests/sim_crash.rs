@@ -2,10 +2,10 @@
 //! everything comes back empty and is refilled from its peers, cheaply and
 //! quickly, whether it was the hub or a follower.
 
-use anti_entropy::ack::AckPolicy;
-use anti_entropy::epidemic::Overlay;
+use anti_entropy::AckPolicy;
+use anti_entropy::Overlay;
 use anti_entropy::sim::TopologyKind;
-use anti_entropy::reconcile::pack_values;
+use anti_entropy::core::reconcile::pack_values;
 use anti_entropy::sim::{LatencyModel, Nemesis, PartitionKind, SimConfig, Simulation, Workload};
 use anti_entropy::Protocol;
 

@@ -1,6 +1,6 @@
 //! The simulator replays a run from its seed, whatever way time is advanced.
 
-use anti_entropy::ack::AckPolicy;
+use anti_entropy::AckPolicy;
 use anti_entropy::sim::{LatencyModel, Nemesis, PartitionKind, SimConfig, Simulation, Workload};
 use anti_entropy::Protocol;
 

@@ -9,7 +9,7 @@
 //! every link gets the latency but costs 7 to 8 msgs/op (README, "The
 //! epidemic overlay").
 
-use anti_entropy::epidemic::Overlay;
+use anti_entropy::Overlay;
 use anti_entropy::sim::{Nemesis, PartitionKind, Report, SimConfig, Simulation, TopologyKind, Workload};
 
 fn epidemic(node_count: usize, seed: u64, topology: TopologyKind, workload: Workload) -> SimConfig {

@@ -3,7 +3,7 @@
 //! what a separate full-state run sends, and with sets of the size where
 //! anti-entropy matters the digest protocols save bytes against it.
 
-use anti_entropy::epidemic::Overlay;
+use anti_entropy::Overlay;
 use anti_entropy::sim::{ShadowedSimulation, SimConfig, Simulation, TopologyKind};
 use anti_entropy::Protocol;
 

@@ -3,10 +3,10 @@
 //! and converge after every heal. A failure prints the command that replays
 //! it (`anti-entropy simulate ... --seed N`).
 
-use anti_entropy::ack::AckPolicy;
-use anti_entropy::epidemic::Overlay;
+use anti_entropy::AckPolicy;
+use anti_entropy::Overlay;
 use anti_entropy::sim::TopologyKind;
-use anti_entropy::rng::Rng;
+use anti_entropy::core::rng::Rng;
 use anti_entropy::sim::{LatencyModel, Nemesis, PartitionKind, Report, SimConfig, Simulation, Workload};
 use anti_entropy::Protocol;
 

@@ -5,7 +5,7 @@
 //!     wasm-pack test --headless --chrome --chromedriver /usr/bin/chromedriver -- --test web
 #![cfg(target_arch = "wasm32")]
 
-use anti_entropy::wasm::WasmSimulation;
+use anti_entropy::shell::wasm::WasmSimulation;
 use serde::Deserialize;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::*;

@@ -4,7 +4,7 @@
 
 #![no_main]
 
-use anti_entropy::wire;
+use anti_entropy::core::wire;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

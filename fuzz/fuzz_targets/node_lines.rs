@@ -5,7 +5,7 @@
 
 #![no_main]
 
-use anti_entropy::wire::{self, Decoded};
+use anti_entropy::core::wire::{self, Decoded};
 use anti_entropy::Node;
 use libfuzzer_sys::fuzz_target;
 

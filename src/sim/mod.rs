@@ -36,13 +36,14 @@ use std::collections::{BTreeMap, BinaryHeap};
 
 use serde::{Deserialize, Serialize};
 
-use crate::ack::AckPolicy;
-use crate::epidemic::Overlay;
-use crate::gossip::{MessageKind, NodeConfig, Protocol};
-use crate::node::Node;
-use crate::rng::Rng;
-use crate::set::MessageSet;
-use crate::wire::{self, Body, Envelope, Payload};
+use crate::core::ack::AckPolicy;
+use crate::core::config::Overlay;
+use crate::core::config::{NodeConfig, Protocol};
+use crate::core::wire::MessageKind;
+use crate::core::node::Node;
+use crate::core::rng::Rng;
+use crate::core::set::MessageSet;
+use crate::core::wire::{self, Body, Envelope, Payload};
 
 pub use checker::{check_set_full, History, Operation, Quantiles, SetFullResult};
 pub use network::{LatencyModel, Network};
@@ -435,7 +436,7 @@ pub struct Simulation {
     /// Per node: the node config it was built with (a restart reuses it).
     node_configs: Vec<NodeConfig>,
     /// Statistics of node incarnations lost in crashes, so totals keep them.
-    crashed_stats: Vec<crate::node::StatsReport>,
+    crashed_stats: Vec<crate::core::wire::StatsReport>,
     refill_watches: Vec<RefillWatch>,
     /// The `topology` every node is sent (the same after a restart).
     topology: BTreeMap<String, Vec<String>>,

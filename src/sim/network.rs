@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::rng::Rng;
+use crate::core::rng::Rng;
 
 /// How long one message takes on one link.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]

@@ -9,7 +9,7 @@
 //! type, so they report the same figures.
 
 use super::{SimConfig, Simulation, TraceEvent};
-use crate::gossip::Protocol;
+use crate::core::config::Protocol;
 
 pub struct ShadowedSimulation {
     run: Simulation,

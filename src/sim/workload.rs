@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::rng::Rng;
+use crate::core::rng::Rng;
 
 /// Maelstrom's broadcast workload: values 0, 1, 2, ... broadcast and reads
 /// mixed, each to a random node, at `rate_per_s` operations per second in

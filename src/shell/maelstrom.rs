@@ -1,16 +1,17 @@
 //! The Maelstrom shell: JSON lines on stdin, JSON lines on stdout, logs on
 //! stderr. Framing, the clock and the buffering policy are
-//! [`anti_entropy::stdio`]'s; this adapter only connects them to a [`Node`]:
+//! [`crate::shell::stdio`]'s; this adapter only connects them to a [`Node`]:
 //! every decision is the core's.
 
 use std::io::{self, IsTerminal};
 use std::process::ExitCode;
 
-use anti_entropy::ack::AckPolicy;
-use anti_entropy::epidemic::Overlay;
-use anti_entropy::gossip::NodeConfig;
-use anti_entropy::stdio::{self, LineService};
-use anti_entropy::{wire, Node};
+use crate::AckPolicy;
+use crate::Overlay;
+use crate::NodeConfig;
+use crate::shell::stdio::{self, LineService};
+use crate::core::wire;
+use crate::Node;
 
 /// The environment variables that set what the flags set, for when the node
 /// cannot be given flags (`maelstrom test --bin` takes a path only).

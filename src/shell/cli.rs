@@ -9,11 +9,11 @@ use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anti_entropy::sim::{LatencyModel, Nemesis, PartitionKind, Report, SimConfig, Simulation, Workload};
-use anti_entropy::ack::AckPolicy;
-use anti_entropy::epidemic::Overlay;
-use anti_entropy::sim::TopologyKind;
-use anti_entropy::Protocol;
+use crate::sim::{LatencyModel, Nemesis, PartitionKind, Report, SimConfig, Simulation, Workload};
+use crate::AckPolicy;
+use crate::Overlay;
+use crate::sim::TopologyKind;
+use crate::Protocol;
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -174,7 +174,7 @@ pub fn run() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Simulate(args)) => simulate(&args),
-        None => crate::maelstrom::run(cli.ack, cli.overlay),
+        None => crate::shell::maelstrom::run(cli.ack, cli.overlay),
     }
 }
 
@@ -286,7 +286,7 @@ fn write_summary(out: &mut impl Write, config: &SimConfig, report: &Report) -> i
         let more = if r.lost.len() > 20 { ", ..." } else { "" };
         row(out, "lost values", format!("[{}{more}]", shown.join(", ")))?;
     }
-    let quantiles = |q: Option<anti_entropy::sim::Quantiles>| match q {
+    let quantiles = |q: Option<crate::sim::Quantiles>| match q {
         Some(q) => format!("p0 {}  p50 {}  p95 {}  p99 {}  p100 {}", q.p0, q.p50, q.p95, q.p99, q.p100),
         None => "-".into(),
     };

@@ -7,7 +7,7 @@
 //! are the ids: whatever identifies a missing value *is* the value, so a
 //! decoded sketch cell or a listed range already is the data and no second
 //! fetch is needed. Messages travel as JSON lines priced by
-//! [`crate::wire::wire_len`], so every byte of envelope counts.
+//! [`crate::core::wire::wire_len`], so every byte of envelope counts.
 //!
 //! # Design: rateless IBLT keyed by the values, with a range-listing fallback
 //!
@@ -97,8 +97,8 @@
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
-use crate::fingerprint::Fingerprint;
-use crate::set::MessageSet;
+use crate::core::fingerprint::Fingerprint;
+use crate::core::set::MessageSet;
 
 /// Bytes of one coded symbol on the wire: 8 (xor of values) + 4 (xor of checksums).
 pub const SYMBOL_BYTES: usize = 12;
@@ -990,7 +990,7 @@ mod tests {
     fn union_after(a: &[i64], b: &[i64]) -> (MessageSet, MessageSet, PairReport) {
         let mut a: MessageSet = a.iter().copied().collect();
         let mut b: MessageSet = b.iter().copied().collect();
-        let report = reconcile_pair(&mut a, &mut b, false, |msg, _| crate::wire::wire_len(msg)).unwrap();
+        let report = reconcile_pair(&mut a, &mut b, false, |msg, _| crate::core::wire::wire_len(msg)).unwrap();
         (a, b, report)
     }
 
@@ -1011,7 +1011,7 @@ mod tests {
         let mut listed = false;
         let report = reconcile_pair(&mut a, &mut b, false, |msg, _| {
             listed |= matches!(msg, ReconcileMessage::Range { .. });
-            crate::wire::wire_len(msg)
+            crate::core::wire::wire_len(msg)
         })
         .unwrap();
         assert_eq!(a, b);

@@ -18,47 +18,14 @@
 //!   both ways) and ends equal. `full_state` ships the whole set instead.
 //!   Lost messages and healed partitions are repaired by these rounds alone.
 
-use crate::gossip::Protocol;
-use crate::node::Node;
-use crate::reconcile;
-use crate::rng::Rng;
-use crate::wire::Payload;
+use crate::core::config::Protocol;
+use crate::core::node::Node;
+use crate::core::reconcile;
+use crate::core::rng::Rng;
+use crate::core::wire::Payload;
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
-
-/// Which overlay carries node-to-node traffic.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Overlay {
-    /// A hub (the first node) flushes to everyone; followers push to it.
-    #[default]
-    Star,
-    /// Pairwise digest exchange with topology neighbours, no hub.
-    Epidemic,
-}
-
-impl Overlay {
-    pub const ALL: [Overlay; 2] = [Overlay::Star, Overlay::Epidemic];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Overlay::Star => "star",
-            Overlay::Epidemic => "epidemic",
-        }
-    }
-}
-
-impl std::str::FromStr for Overlay {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Overlay::ALL
-            .into_iter()
-            .find(|o| o.name() == s)
-            .ok_or_else(|| format!("unknown overlay {s:?} (expected star or epidemic)"))
-    }
-}
 
 #[derive(Debug, Default)]
 pub(crate) struct EpidemicState {

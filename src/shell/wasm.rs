@@ -15,8 +15,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 
-use crate::epidemic::Overlay;
-use crate::gossip::{MessageKind, Protocol};
+use crate::core::config::Overlay;
+use crate::core::config::Protocol;
+use crate::core::wire::MessageKind;
 use crate::sim::{self, KindTotals, ShadowedSimulation, SimConfig, TopologyKind, TraceEvent};
 
 /// The largest integer a JS number holds exactly (2^53 - 1).
@@ -177,7 +178,7 @@ pub struct NodeView {
     pub followers: Vec<String>,
     /// Its overlay neighbours: the hub and the followers.
     pub peers: Vec<String>,
-    pub stats: crate::node::StatsReport,
+    pub stats: crate::core::wire::StatsReport,
 }
 
 /// What one animation frame needs after the simulator advanced.

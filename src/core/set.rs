@@ -12,7 +12,7 @@
 //!
 //! Values are never removed: broadcast messages, once accepted, are kept.
 
-use crate::fingerprint::{Fingerprint, SetDigest};
+use crate::core::fingerprint::{Fingerprint, SetDigest};
 
 /// Maximum values per leaf. Small enough that hashing half a leaf during a
 /// range query is cheap (16 element hashes, about 3 µs).

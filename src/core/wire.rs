@@ -18,7 +18,7 @@ use std::io::{self, Write};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::reconcile::ReconcileMessage;
+use crate::core::reconcile::ReconcileMessage;
 
 /// Maelstrom error codes used by this node.
 pub mod error_code {
@@ -38,6 +38,47 @@ pub mod error_code {
 /// "c12"), and a `CompactString` keeps up to 24 bytes inline: decoding a
 /// line and addressing its reply then allocate nothing for the names.
 pub type Name = compact_str::CompactString;
+
+/// What a message is, for the simulator's accounting and the page's colours.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageKind {
+    /// Client requests and their replies.
+    Client,
+    /// Eager push of new values.
+    Push,
+    /// A digest (or range fingerprints) offered for comparison.
+    Digest,
+    /// A reply saying the digests matched: a transfer skipped.
+    DigestMatch,
+    /// Only the missing values, found by reconciliation.
+    Difference,
+    /// A whole set.
+    FullState,
+}
+
+/// Anti-entropy accounting since the node started, as `stats_ok` reports it.
+/// Field order is wire order.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatsReport {
+    /// Syncs whose digests matched, so no state moved.
+    pub skipped: u64,
+    /// Messages that arrived through syncs and were new here.
+    pub transferred: u64,
+    /// Bytes of anti-entropy traffic this node actually sent.
+    pub bytes_sent: u64,
+    /// `bytes_full_state - bytes_sent`: negative when digests cost more than
+    /// they saved (tiny sets), which the demo shows rather than hides.
+    pub bytes_saved: i64,
+    /// Syncs handled or started, matched or not.
+    pub syncs: u64,
+    /// Bytes a full-state exchange would have cost for the same syncs.
+    pub bytes_full_state: u64,
+    /// Distinct messages held.
+    pub messages: u64,
+    /// Every message this node has sent (replies included).
+    pub messages_sent: u64,
+}
 
 /// One message: `{"src", "dest", "body"}`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -97,7 +138,7 @@ pub enum Payload {
         local_messages: Option<Vec<i64>>,
     },
     Stats,
-    StatsOk(crate::node::StatsReport),
+    StatsOk(StatsReport),
     Error {
         code: u32,
         text: String,
@@ -145,8 +186,7 @@ pub enum Payload {
 
 impl Payload {
     /// What this message is, for accounting and visualisation.
-    pub fn kind(&self) -> crate::gossip::MessageKind {
-        use crate::gossip::MessageKind;
+    pub fn kind(&self) -> MessageKind {
         match self {
             Payload::DigestSyncOk { matched: true, .. } => MessageKind::DigestMatch,
             Payload::Push { values } | Payload::Flush { values, .. } if values.is_empty() => MessageKind::Digest,
@@ -1114,7 +1154,7 @@ mod tests {
         );
         assert_eq!(decode(line.as_bytes()), Decoded::Message(env));
         let set = (0..50).collect();
-        let openers = [crate::reconcile::initiate(&set), crate::reconcile::initiate_repair(&set)];
+        let openers = [crate::core::reconcile::initiate(&set), crate::core::reconcile::initiate_repair(&set)];
         for msg in openers.into_iter().chain([ReconcileMessage::More { start: 6, end: 40 }]) {
             let env = Envelope {
                 src: "n2".into(),

@@ -9,36 +9,14 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use serde::{Deserialize, Serialize};
 
-use crate::ack::AckState;
-use crate::epidemic::EpidemicState;
-use crate::gossip::{GossipState, MessageKind, NodeConfig};
-use crate::set::MessageSet;
-use crate::wire::{self, Body, Decoded, Envelope, Name, Payload, Rejection};
-
-/// Anti-entropy accounting since the node started, as `stats_ok` reports it.
-/// Field order is wire order.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StatsReport {
-    /// Syncs whose digests matched, so no state moved.
-    pub skipped: u64,
-    /// Messages that arrived through syncs and were new here.
-    pub transferred: u64,
-    /// Bytes of anti-entropy traffic this node actually sent.
-    pub bytes_sent: u64,
-    /// `bytes_full_state - bytes_sent`: negative when digests cost more than
-    /// they saved (tiny sets), which the demo shows rather than hides.
-    pub bytes_saved: i64,
-    /// Syncs handled or started, matched or not.
-    pub syncs: u64,
-    /// Bytes a full-state exchange would have cost for the same syncs.
-    pub bytes_full_state: u64,
-    /// Distinct messages held.
-    pub messages: u64,
-    /// Every message this node has sent (replies included).
-    pub messages_sent: u64,
-}
+use crate::core::ack::AckState;
+use crate::core::epidemic::EpidemicState;
+use crate::core::config::NodeConfig;
+use crate::core::star::GossipState;
+use crate::core::wire::{MessageKind, StatsReport};
+use crate::core::set::MessageSet;
+use crate::core::wire::{self, Body, Decoded, Envelope, Name, Payload, Rejection};
 
 /// The accounting counters the node keeps; [`StatsReport`] adds derived ones.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -25,8 +25,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::node::Node;
-use crate::wire::{self, Name, Payload};
+use crate::core::node::Node;
+use crate::core::wire::{self, Name, Payload};
 
 /// Most broadcasts a node keeps waiting for replication; past it, new
 /// broadcasts are refused with error 11 (temporarily unavailable) and not

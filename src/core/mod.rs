@@ -1,0 +1,30 @@
+//! The I/O-free core: everything a node decides, and nothing about how its
+//! bytes travel or what time it is.
+//!
+//! Layered bottom to top; a module uses only those above it in this list:
+//! - [`fingerprint`]: the homomorphic set digest;
+//! - [`set`]: the message set, a B+ tree carrying subtree fingerprints;
+//! - [`reconcile`]: set reconciliation that moves only the difference;
+//! - [`wire`]: message types and their one canonical encoding;
+//! - [`rng`]: the one source of randomness, seeded from outside;
+//! - [`config`]: what a node is told to run;
+//! - [`ack`]: when `broadcast_ok` goes out;
+//! - [`local`]: what a node's overlay may see and do of its node;
+//! - [`star`] and [`epidemic`]: the two overlays that carry node-to-node
+//!   traffic;
+//! - [`node`]: the state machine the shells and the simulator drive.
+//!
+//! Nothing here reads a clock, touches stdin/stdout or files, sleeps, spawns
+//! threads or draws randomness of its own (`tests/architecture.rs` checks).
+
+pub mod ack;
+pub mod config;
+pub mod epidemic;
+pub mod fingerprint;
+
+pub mod node;
+pub mod reconcile;
+pub mod rng;
+pub mod set;
+pub mod star;
+pub mod wire;
