@@ -25,8 +25,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::core::node::Node;
-use crate::core::wire::{self, Name, Payload};
+use crate::core::wire::Name;
 
 /// Most broadcasts a node keeps waiting for replication; past it, new
 /// broadcasts are refused with error 11 (temporarily unavailable) and not
@@ -70,11 +69,15 @@ impl std::str::FromStr for AckPolicy {
 #[derive(Clone, Debug)]
 pub(crate) struct WaitingAck {
     /// The name the reply comes from (the request's `dest`).
-    from: Name,
-    client: Name,
-    request_id: u64,
+    pub from: Name,
+    pub client: Name,
+    pub request_id: u64,
 }
 
+/// The broadcasts waiting for replication and a root's `replicate` timer.
+/// It decides nothing about messages: its owner ([`crate::core::overlay::Local`])
+/// sends the replies it hands back, and the overlay tells it whether the
+/// node has an upstream (a hub it pushes to) and what is in flight there.
 #[derive(Debug, Default)]
 pub(crate) struct AckState {
     /// Values clients broadcast here that no other node is known to hold,
@@ -92,147 +95,116 @@ pub(crate) struct AckState {
     held_for_root: BTreeSet<i64>,
 }
 
-impl Node {
-    /// A client broadcast: stores the value and returns the reply to send
-    /// now, or `None` when `broadcast_ok` waits for replication.
-    pub(crate) fn accept_broadcast(
-        &mut self,
-        now_ms: u64,
-        value: i64,
-        from: Name,
-        client: Name,
-        request_id: u64,
-    ) -> Option<Payload> {
-        let alone = self.gossip.index_of.is_empty();
-        if self.config.ack == AckPolicy::Local || alone {
-            self.learn(now_ms, [value], None);
-            return Some(Payload::BroadcastOk);
-        }
-        if self.set.contains(value) && !self.acks.waiting.contains_key(&value) {
-            // It came from another node, or was replicated before.
-            return Some(Payload::BroadcastOk);
-        }
-        if self.acks.waiting_count >= WAITING_BROADCASTS_MAX {
-            return Some(Payload::Error {
-                code: wire::error_code::TEMPORARILY_UNAVAILABLE,
-                text: format!(
-                    "{WAITING_BROADCASTS_MAX} broadcasts are waiting for replication; try again once they are acknowledged"
-                ),
-            });
-        }
-        self.learn(now_ms, [value], None);
-        self.acks.waiting.entry(value).or_default().push(WaitingAck { from, client, request_id });
-        self.acks.waiting_count += 1;
-        if self.gossip.upstream.is_none() {
-            self.acks.replicate_due_ms.get_or_insert(now_ms);
-        }
-        None
+impl AckState {
+    pub fn has_waiting(&self) -> bool {
+        !self.waiting.is_empty()
     }
 
-    pub(crate) fn has_waiting_acks(&self) -> bool {
-        !self.acks.waiting.is_empty()
+    pub fn is_waiting(&self, value: i64) -> bool {
+        self.waiting.contains_key(&value)
     }
 
-    /// Another node holds `values`: their waiting broadcasts are answered.
-    pub(crate) fn release_acks(&mut self, values: &[i64]) {
-        if self.acks.waiting.is_empty() {
-            return;
+    pub fn is_full(&self) -> bool {
+        self.waiting_count >= WAITING_BROADCASTS_MAX
+    }
+
+    /// Holds `request`'s `broadcast_ok` until `value` is known elsewhere. A
+    /// root (no upstream) replicates it itself, starting now.
+    pub fn wait(&mut self, now_ms: u64, value: i64, request: WaitingAck, has_upstream: bool) {
+        self.waiting.entry(value).or_default().push(request);
+        self.waiting_count += 1;
+        if !has_upstream {
+            self.replicate_due_ms.get_or_insert(now_ms);
+        }
+    }
+
+    /// Another node holds `values`: the requests waiting for them, to answer.
+    pub fn release(&mut self, values: &[i64]) -> Vec<WaitingAck> {
+        let mut released = Vec::new();
+        if self.waiting.is_empty() {
+            return released;
         }
         for v in values {
-            if let Some(waiters) = self.acks.waiting.remove(v) {
-                self.acks.waiting_count -= waiters.len();
-                for w in waiters {
-                    self.send_from(w.from, w.client, Payload::BroadcastOk, Some(w.request_id));
-                }
+            if let Some(waiters) = self.waiting.remove(v) {
+                self.waiting_count -= waiters.len();
+                released.extend(waiters);
             }
         }
+        released
     }
 
-    /// The upstream's digest matched ours minus what is in flight to it: it
-    /// holds every waiting value that is not in flight.
-    pub(crate) fn release_acks_held_upstream(&mut self) {
-        let held: Vec<i64> =
-            self.acks.waiting.keys().copied().filter(|v| !self.gossip.unconfirmed.contains_key(v)).collect();
-        self.release_acks(&held);
+    /// The waiting values for which `in_flight` is false.
+    pub fn waiting_except(&self, in_flight: impl Fn(i64) -> bool) -> Vec<i64> {
+        self.waiting.keys().copied().filter(|&v| !in_flight(v)).collect()
     }
 
     /// Values this node must see to a second holder: its own broadcasts
     /// waiting for replication, and values a root replicated here that our
     /// upstream is not known to hold.
-    pub(crate) fn values_to_keep_replicated(&self) -> Vec<i64> {
-        let mut values: Vec<i64> = self.acks.waiting.keys().copied().collect();
-        values.extend(self.acks.held_for_root.iter().copied());
+    pub fn values_to_keep_replicated(&self) -> Vec<i64> {
+        let mut values: Vec<i64> = self.waiting.keys().copied().collect();
+        values.extend(self.held_for_root.iter().copied());
         values
     }
 
     /// Our upstream echoed `values`: it holds them.
-    pub(crate) fn upstream_holds(&mut self, values: &[i64]) {
+    pub fn upstream_holds(&mut self, values: &[i64]) {
         for v in values {
-            self.acks.held_for_root.remove(v);
+            self.held_for_root.remove(v);
         }
     }
 
     /// Our upstream's digest matched what we hold and have not in flight.
-    pub(crate) fn upstream_holds_everything_settled(&mut self) {
-        let g = &self.gossip;
-        self.acks.held_for_root.retain(|v| g.unconfirmed.contains_key(v));
+    pub fn upstream_holds_all_but(&mut self, in_flight: impl Fn(i64) -> bool) {
+        self.held_for_root.retain(|&v| in_flight(v));
     }
 
-    /// What a `read` reports: the set without values still waiting for
-    /// replication.
-    pub(crate) fn readable_values(&self) -> Vec<i64> {
-        if self.acks.waiting.is_empty() {
-            return self.set.to_vec();
+    /// A root replicated `values` here; we keep them until our upstream
+    /// holds them.
+    pub fn hold_for_root(&mut self, values: &[i64]) {
+        for &v in values {
+            if self.held_for_root.len() < WAITING_BROADCASTS_MAX {
+                self.held_for_root.insert(v);
+            }
         }
-        self.set.to_vec().into_iter().filter(|v| !self.acks.waiting.contains_key(v)).collect()
     }
 
     /// A node that became a root (its upstream gone) must replicate what
     /// still waits itself.
-    pub(crate) fn ack_became_root(&mut self, now_ms: u64) {
-        if !self.acks.waiting.is_empty() {
-            self.acks.replicate_due_ms = Some(now_ms);
+    pub fn became_root(&mut self, now_ms: u64) {
+        if !self.waiting.is_empty() {
+            self.replicate_due_ms = Some(now_ms);
         }
     }
 
-    /// Sends or retries a root's `replicate`.
-    pub(crate) fn ack_timeout(&mut self, now_ms: u64) {
-        if self.acks.waiting.is_empty() || self.gossip.upstream.is_some() {
-            self.acks.replicate_due_ms = None;
-            return;
-        }
-        if self.acks.replicate_due_ms.is_none_or(|t| t > now_ms) {
-            return;
-        }
-        let others: Vec<&String> = self.node_ids.iter().filter(|id| id.as_str() != self.id.as_str()).collect();
-        if others.is_empty() {
-            return;
-        }
-        let target = others[self.acks.replicate_turn % others.len()].clone();
-        self.acks.replicate_turn += 1;
-        let values: Vec<i64> = self.acks.waiting.keys().copied().take(self.config.flush_batch_max_values).collect();
-        self.send_peer_priced(target, Payload::Replicate { values }, None, None);
-        self.acks.replicate_due_ms = Some(now_ms + self.config.retransmit_ms);
-    }
-
-    pub(crate) fn ack_poll_timeout(&self) -> Option<u64> {
-        if self.acks.waiting.is_empty() || self.gossip.upstream.is_some() {
+    /// A root's `replicate` that is due: which of `others` it goes to and
+    /// which values it carries (at most `batch_max`).
+    pub fn replicate_due<'a>(
+        &mut self,
+        now_ms: u64,
+        has_upstream: bool,
+        others: &[&'a str],
+        batch_max: usize,
+        retransmit_ms: u64,
+    ) -> Option<(&'a str, Vec<i64>)> {
+        if self.waiting.is_empty() || has_upstream {
+            self.replicate_due_ms = None;
             return None;
         }
-        self.acks.replicate_due_ms
+        if self.replicate_due_ms.is_none_or(|t| t > now_ms) || others.is_empty() {
+            return None;
+        }
+        let target = others[self.replicate_turn % others.len()];
+        self.replicate_turn += 1;
+        let values: Vec<i64> = self.waiting.keys().copied().take(batch_max).collect();
+        self.replicate_due_ms = Some(now_ms + retransmit_ms);
+        Some((target, values))
     }
 
-    /// `replicate` from a root: keep the values (passing them on as any
-    /// values from a peer) and say so.
-    pub(crate) fn on_replicate(&mut self, now_ms: u64, src: &str, values: Vec<i64>, msg_id: u64) {
-        self.learn(now_ms, values.iter().copied(), Some(src));
-        if self.gossip.upstream.is_some() {
-            for &v in &values {
-                if self.acks.held_for_root.len() < WAITING_BROADCASTS_MAX {
-                    self.acks.held_for_root.insert(v);
-                }
-            }
+    pub fn poll_timeout(&self, has_upstream: bool) -> Option<u64> {
+        if self.waiting.is_empty() || has_upstream {
+            return None;
         }
-        self.send_peer_priced(src, Payload::ReplicateOk { values }, Some(msg_id), None);
+        self.replicate_due_ms
     }
 }

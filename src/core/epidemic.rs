@@ -19,129 +19,147 @@
 //!   Lost messages and healed partitions are repaired by these rounds alone.
 
 use crate::core::config::Protocol;
-use crate::core::node::Node;
-use crate::core::reconcile;
+use crate::core::overlay::{Gossip, Inserted, Local};
+use crate::core::reconcile::{self, ReconcileMessage};
+use crate::core::repair::{self, Repairs};
 use crate::core::rng::Rng;
 use crate::core::wire::Payload;
 
 use std::collections::BTreeMap;
 
 
+/// One node's side of the epidemic overlay.
 #[derive(Debug, Default)]
-pub(crate) struct EpidemicState {
-    /// Whether this node runs the epidemic overlay (set at `init`).
-    pub active: bool,
-    pub neighbours: Vec<String>,
+pub(crate) struct Epidemic {
+    neighbours: Vec<String>,
     /// New values waiting for the next push, with the peers that sent them
     /// (who need not get them back).
     pending: BTreeMap<i64, Vec<String>>,
     push_due_ms: Option<u64>,
     next_round_ms: Option<u64>,
     rng: Rng,
+    repairs: Repairs,
 }
 
-impl Node {
-    /// Sets the overlay up at `init`: every other member is a neighbour
-    /// until a topology says otherwise.
-    pub(crate) fn epidemic_init(&mut self, now_ms: u64) {
-        let e = &mut self.epidemic;
-        e.active = true;
-        e.rng = Rng::new(self.config.rng_seed ^ 0xe91d_e41c);
-        e.neighbours = self.node_ids.iter().filter(|id| id.as_str() != self.id.as_str()).cloned().collect();
-        // The rounds are staggered over one interval, so that a cluster
-        // started at once does not compare all at the same instant...
-        let offset_ms = 1 + e.rng.below(self.config.round_ms.max(1));
-        e.next_round_ms = Some(now_ms + offset_ms);
-        // ...but a node that starts compares with one neighbour at once: a
-        // process restarted empty is refilled now, not a round later (on a
-        // cluster's first start the summaries match: one small message each).
-        self.epidemic_round();
+impl Epidemic {
+    /// Inserts values from a peer and pushes the new ones on. Values a
+    /// repair brought are pushed on like new ones: each crosses each link
+    /// once, so a healed partition spreads at push speed instead of one
+    /// round per hop.
+    fn learn(&mut self, local: &mut Local, now_ms: u64, values: impl IntoIterator<Item = i64>, from: &str) -> u64 {
+        let inserted = local.insert(values, Some(from));
+        let new_count = inserted.new_count;
+        self.spread_inserted(local, now_ms, inserted, from);
+        new_count
     }
 
-    /// Takes the neighbours the topology gives this node (members only).
-    pub(crate) fn epidemic_take_topology(&mut self) {
-        if !self.epidemic.active {
-            return;
+    fn spread_inserted(&mut self, local: &mut Local, now_ms: u64, inserted: Inserted, from: &str) {
+        if !inserted.to_spread.is_empty() {
+            self.spread(local, now_ms, &inserted.to_spread, Some(from));
         }
-        let Some(neighbours) = self.suggested_topology().get(self.id.as_str()) else { return };
-        let members = &self.node_ids;
-        let mut chosen: Vec<String> = neighbours
-            .iter()
-            .filter(|n| n.as_str() != self.id.as_str() && members.contains(n))
-            .cloned()
-            .collect();
-        chosen.sort();
-        chosen.dedup();
-        self.epidemic.neighbours = chosen;
     }
 
-    /// New values to spread: pushed to every neighbour but their senders.
-    pub(crate) fn epidemic_spread(&mut self, now_ms: u64, new: &[i64], from: Option<&str>) {
-        if !self.config.eager_push {
-            return;
-        }
-        let e = &mut self.epidemic;
-        for &v in new {
-            let senders = e.pending.entry(v).or_default();
-            if let Some(from) = from {
-                senders.push(from.to_string());
-            }
-        }
-        e.push_due_ms.get_or_insert(now_ms + self.config.epidemic_push_gap_ms);
-    }
-
-    fn epidemic_push(&mut self) {
-        self.epidemic.push_due_ms = None;
-        let pending = std::mem::take(&mut self.epidemic.pending);
-        let neighbours = self.epidemic.neighbours.clone();
-        for neighbour in neighbours {
-            let values: Vec<i64> = pending
-                .iter()
-                .filter(|(_, senders)| !senders.contains(&neighbour))
-                .map(|(&v, _)| v)
-                .collect();
-            for chunk in values.chunks(self.config.flush_batch_max_values.max(1)) {
-                self.send_peer(neighbour.clone(), Payload::Push { values: chunk.to_vec() }, None);
+    fn push(&mut self, local: &mut Local) {
+        self.push_due_ms = None;
+        let pending = std::mem::take(&mut self.pending);
+        let chunk_len = local.config().flush_batch_max_values.max(1);
+        for neighbour in &self.neighbours {
+            let values: Vec<i64> =
+                pending.iter().filter(|(_, senders)| !senders.contains(neighbour)).map(|(&v, _)| v).collect();
+            for chunk in values.chunks(chunk_len) {
+                local.send_peer(neighbour.as_str(), Payload::Push { values: chunk.to_vec() }, None);
             }
         }
     }
 
     /// One anti-entropy round with a neighbour picked at random.
-    fn epidemic_round(&mut self) {
-        let neighbours = &self.epidemic.neighbours;
-        if neighbours.is_empty() {
+    fn round(&mut self, local: &mut Local) {
+        if self.neighbours.is_empty() {
             return;
         }
-        let peer = neighbours[self.epidemic.rng.index(neighbours.len())].clone();
-        self.counters.syncs += 1;
-        match self.config.protocol {
+        let peer = self.neighbours[self.rng.index(self.neighbours.len())].clone();
+        local.count_sync();
+        match local.protocol() {
             Protocol::Difference | Protocol::Digest => {
-                self.send_peer(peer, Payload::Reconcile(reconcile::initiate(&self.set)), None)
+                let opener = Payload::Reconcile(reconcile::initiate(local.set()));
+                local.send_peer(peer, opener, None)
             }
-            Protocol::FullState => self.send_peer(peer, Payload::FullState { values: self.set.to_vec() }, None),
+            Protocol::FullState => local.send_peer(peer, Payload::FullState { values: local.set().to_vec() }, None),
         }
     }
 
-    pub(crate) fn epidemic_timeout(&mut self, now_ms: u64) {
-        if self.epidemic.push_due_ms.is_some_and(|t| t <= now_ms) {
-            self.epidemic_push();
+    /// A round's opener (or the peer's answer to ours): the summaries are
+    /// compared. Returns `true` when the exchange ends here.
+    fn on_opener(&mut self, local: &mut Local, src: &str, msg: &ReconcileMessage, msg_id: u64, answers: bool) -> bool {
+        let ReconcileMessage::Open { summary, .. } = msg else { return false };
+        // The round's comparison: equal summaries (count and digest) are a
+        // skipped transfer.
+        let ours = reconcile::initiate(local.set());
+        let matched = matches!(&ours, ReconcileMessage::Open { summary: s, .. } if s == summary);
+        if answers {
+            // The peer's summary, answering our opener: it matched there, so
+            // the transfer is skipped at this end too (if ours moved on
+            // since, the next round sees it). Counted in the sync the round
+            // opened.
+            if matched {
+                local.count_skip();
+            }
+            return true;
         }
-        if self.epidemic.next_round_ms.is_some_and(|t| t <= now_ms) {
-            self.epidemic.next_round_ms = Some(now_ms + self.config.round_ms.max(1));
-            self.epidemic_round();
+        local.count_sync();
+        if matched {
+            local.count_skip();
+            // Digests are exchanged, both ways: our summary goes back, so the
+            // peer sees the match and skips too.
+            local.send_peer(src, Payload::Reconcile(ours), Some(msg_id));
+            return true;
         }
+        if local.protocol() == Protocol::Digest {
+            // Digest protocol: on a mismatch swap whole sets.
+            local.send_peer(src, Payload::SyncFull { values: local.set().to_vec() }, Some(msg_id));
+            return true;
+        }
+        false
+    }
+}
+
+impl Gossip for Epidemic {
+    /// Every other member is a neighbour until a topology says otherwise.
+    fn start(&mut self, local: &mut Local, now_ms: u64) {
+        let round_ms = local.config().round_ms.max(1);
+        self.rng = Rng::new(local.config().rng_seed ^ 0xe91d_e41c);
+        self.neighbours = local.others().cloned().collect();
+        // The rounds are staggered over one interval, so that a cluster
+        // started at once does not compare all at the same instant...
+        let offset_ms = 1 + self.rng.below(round_ms);
+        self.next_round_ms = Some(now_ms + offset_ms);
+        // ...but a node that starts compares with one neighbour at once: a
+        // process restarted empty is refilled now, not a round later (on a
+        // cluster's first start the summaries match: one small message each).
+        self.round(local);
     }
 
-    pub(crate) fn epidemic_poll_timeout(&self) -> Option<u64> {
-        [self.epidemic.push_due_ms, self.epidemic.next_round_ms].into_iter().flatten().min()
+    fn take_neighbours(&mut self, neighbours: Vec<String>) {
+        self.neighbours = neighbours;
     }
 
-    /// Node-to-node traffic under the epidemic overlay. Returns `false` for
-    /// payloads that are not gossip.
-    /// `answers` says the message is the answer to one of ours (it names
-    /// our request in `in_reply_to`).
-    pub(crate) fn epidemic_handle_peer(
+    /// New values to spread: pushed to every neighbour but their senders.
+    fn spread(&mut self, local: &mut Local, now_ms: u64, new: &[i64], from: Option<&str>) {
+        if !local.config().eager_push {
+            return;
+        }
+        for &v in new {
+            let senders = self.pending.entry(v).or_default();
+            if let Some(from) = from {
+                senders.push(from.to_string());
+            }
+        }
+        self.push_due_ms.get_or_insert(now_ms + local.config().epidemic_push_gap_ms);
+    }
+
+    fn handle_peer(
         &mut self,
+        local: &mut Local,
         now_ms: u64,
         src: &str,
         payload: Payload,
@@ -150,63 +168,64 @@ impl Node {
     ) -> bool {
         match payload {
             Payload::Push { values } => {
-                self.learn(now_ms, values, Some(src));
+                self.learn(local, now_ms, values, src);
             }
             Payload::FullState { values } => {
-                self.counters.syncs += 1;
+                local.count_sync();
                 let mut theirs = values.clone();
                 theirs.sort_unstable();
                 theirs.dedup();
-                let new = self.learn(now_ms, values, Some(src));
+                let new = self.learn(local, now_ms, values, src);
                 if new == 0 {
-                    self.counters.skipped += 1;
+                    local.count_skip();
                 }
-                self.counters.transferred += new;
+                local.count_transferred(new);
                 // Push-pull: if the sender lacks some of ours, our whole set
                 // goes back (it then lacks nothing, so it does not answer).
-                if self.set.len() > theirs.len() {
-                    self.send_peer(src, Payload::FullState { values: self.set.to_vec() }, None);
+                if local.set().len() > theirs.len() {
+                    local.send_peer(src, Payload::FullState { values: local.set().to_vec() }, None);
                 }
             }
             Payload::Reconcile(msg) => {
-                if let reconcile::ReconcileMessage::Open { summary, .. } = &msg {
-                    // The round's comparison: equal summaries (count and
-                    // digest) are a skipped transfer.
-                    let ours = reconcile::initiate(&self.set);
-                    let matched = matches!(&ours, reconcile::ReconcileMessage::Open { summary: s, .. } if s == summary);
-                    if answers {
-                        // The peer's summary, answering our opener: it
-                        // matched there, so the transfer is skipped at this
-                        // end too (if ours moved on since, the next round
-                        // sees it). Counted in the sync the round opened.
-                        if matched {
-                            self.counters.skipped += 1;
-                        }
-                        return true;
-                    }
-                    self.counters.syncs += 1;
-                    if matched {
-                        self.counters.skipped += 1;
-                        // Digests are exchanged, both ways: our summary goes
-                        // back, so the peer sees the match and skips too.
-                        self.send_peer(src, Payload::Reconcile(ours), Some(msg_id));
-                        return true;
-                    }
-                    if self.config.protocol == Protocol::Digest {
-                        // Digest protocol: on a mismatch swap whole sets.
-                        if !matched {
-                            self.send_peer(src, Payload::SyncFull { values: self.set.to_vec() }, Some(msg_id));
-                        }
-                        return true;
-                    }
+                if self.on_opener(local, src, &msg, msg_id, answers) {
+                    return true;
                 }
-                self.on_reconcile(now_ms, src, msg, msg_id);
+                let reconciled = self.repairs.on_reconcile(local, now_ms, src, msg, msg_id);
+                self.spread_inserted(local, now_ms, reconciled.inserted, src);
             }
+            Payload::SyncFull { values } => {
+                let inserted = repair::on_sync_full(local, src, values, msg_id);
+                self.spread_inserted(local, now_ms, inserted, src);
+            }
+            Payload::SyncFullOk { values } => {
+                let inserted = repair::on_sync_full_ok(local, src, values);
+                self.spread_inserted(local, now_ms, inserted, src);
+            }
+            // No node has an upstream here: every node replicates its own
+            // waiting broadcasts, and keeps what it is sent like any value.
+            Payload::Replicate { values } => {
+                let inserted = local.on_replicate(src, values, msg_id, false);
+                self.spread_inserted(local, now_ms, inserted, src);
+            }
+            Payload::ReplicateOk { values } => local.release_acks(&values),
             // Hub flushes have no place here.
-            Payload::Flush { .. } => return false,
-            // Whole-set swaps and replication work as under the star.
-            other => return self.handle_peer(now_ms, src, other, msg_id),
+            _ => return false,
         }
         true
+    }
+
+    fn handle_timeout(&mut self, local: &mut Local, now_ms: u64) {
+        local.replicate_if_due(now_ms, false);
+        if self.push_due_ms.is_some_and(|t| t <= now_ms) {
+            self.push(local);
+        }
+        if self.next_round_ms.is_some_and(|t| t <= now_ms) {
+            self.next_round_ms = Some(now_ms + local.config().round_ms.max(1));
+            self.round(local);
+        }
+    }
+
+    fn poll_timeout(&self, local: &Local) -> Option<u64> {
+        [self.push_due_ms, self.next_round_ms, local.acks().poll_timeout(false)].into_iter().flatten().min()
     }
 }

@@ -9,7 +9,8 @@
 //! - [`rng`]: the one source of randomness, seeded from outside;
 //! - [`config`]: what a node is told to run;
 //! - [`ack`]: when `broadcast_ok` goes out;
-//! - [`local`]: what a node's overlay may see and do of its node;
+//! - [`overlay`]: the interface between a node and its overlay;
+//! - [`repair`]: the repair exchanges both overlays share;
 //! - [`star`] and [`epidemic`]: the two overlays that carry node-to-node
 //!   traffic;
 //! - [`node`]: the state machine the shells and the simulator drive.
@@ -21,9 +22,10 @@ pub mod ack;
 pub mod config;
 pub mod epidemic;
 pub mod fingerprint;
-
+pub mod overlay;
 pub mod node;
 pub mod reconcile;
+pub mod repair;
 pub mod rng;
 pub mod set;
 pub mod star;
