@@ -88,3 +88,66 @@ fn the_check_sees_a_violation() {
     assert!(forbidden_in("    // never std::time::Instant here").is_empty());
     assert!(forbidden_in("use std::io::{self, Write};").is_empty());
 }
+
+/// The core's modules bottom to top, as `src/core/mod.rs` lists them: a
+/// module may use only those before it, so no two modules import each
+/// other, directly or round a circle.
+const CORE_LAYERS: [&str; 12] =
+    ["fingerprint", "set", "reconcile", "wire", "rng", "ack", "config", "overlay", "repair", "star", "epidemic", "node"];
+
+/// The core modules one line of code names as `crate::core::NAME`.
+fn core_modules_named(line: &str) -> Vec<&'static str> {
+    let code = line.split("//").next().unwrap_or_default();
+    CORE_LAYERS
+        .iter()
+        .copied()
+        .filter(|m| {
+            let path = format!("crate::core::{m}");
+            code.match_indices(&path).any(|(at, _)| {
+                let next = code[at + path.len()..].chars().next();
+                !next.is_some_and(|c| c.is_alphanumeric() || c == '_')
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn core_modules_use_only_the_layers_below_them() {
+    let core = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/core");
+    let mod_rs = fs::read_to_string(core.join("mod.rs")).expect("src/core/mod.rs");
+    let mut declared: Vec<&str> =
+        mod_rs.lines().filter_map(|l| l.strip_prefix("pub mod ")).map(|l| l.trim_end_matches(';')).collect();
+    declared.sort();
+    let mut expected: Vec<&str> = CORE_LAYERS.to_vec();
+    expected.sort();
+    assert_eq!(declared, expected, "every core module has a layer, and every layer a module");
+    let mut violations = Vec::new();
+    for (rank, module) in CORE_LAYERS.iter().enumerate() {
+        let mut files = Vec::new();
+        let dir = core.join(module);
+        if dir.is_dir() {
+            core_files(&dir, &mut files);
+        }
+        files.push(core.join(format!("{module}.rs")));
+        for file in files {
+            let text = fs::read_to_string(&file).expect("a readable source file");
+            let core_part = text.split("#[cfg(test)]\nmod tests").next().unwrap_or_default();
+            for (number, line) in core_part.lines().enumerate() {
+                for used in core_modules_named(line) {
+                    let used_rank = CORE_LAYERS.iter().position(|m| *m == used).expect("a layer");
+                    if used_rank >= rank && used != *module {
+                        violations.push(format!("{}:{}: {module} uses {used}: {}", file.display(), number + 1, line.trim()));
+                    }
+                }
+            }
+        }
+    }
+    assert!(violations.is_empty(), "a core module may use only the layers below it:\n{}", violations.join("\n"));
+}
+
+#[test]
+fn the_layer_check_sees_an_import() {
+    assert_eq!(core_modules_named("use crate::core::node::Node;"), vec!["node"]);
+    assert_eq!(core_modules_named("use crate::core::set::MessageSet; // crate::core::star"), vec!["set"]);
+    assert!(core_modules_named("use crate::core::settings;").is_empty());
+}

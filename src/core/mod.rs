@@ -7,8 +7,8 @@
 //! - [`reconcile`]: set reconciliation that moves only the difference;
 //! - [`wire`]: message types and their one canonical encoding;
 //! - [`rng`]: the one source of randomness, seeded from outside;
+//! - [`ack`]: the broadcasts waiting for replication (`broadcast_ok` policy);
 //! - [`config`]: what a node is told to run;
-//! - [`ack`]: when `broadcast_ok` goes out;
 //! - [`overlay`]: the interface between a node and its overlay;
 //! - [`repair`]: the repair exchanges both overlays share;
 //! - [`star`] and [`epidemic`]: the two overlays that carry node-to-node

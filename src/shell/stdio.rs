@@ -2,7 +2,7 @@
 //!
 //! This is shell code, not core: it owns a thread, the clock and the file
 //! descriptors. It lives in the library so that every line-serving program
-//! frames its I/O the same way: the Maelstrom node (`src/maelstrom.rs`) and
+//! frames its I/O the same way: the Maelstrom node (`src/shell/maelstrom.rs`) and
 //! the naive baseline of the `node_throughput` benchmark both run
 //! [`serve_lines`], so the benchmark compares their cores and nothing else.
 //!
