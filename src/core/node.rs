@@ -323,7 +323,7 @@ impl Node {
             });
         }
         self.learn_from_client(now_ms, [value]);
-        self.local.wait_for_replication(now_ms, value, WaitingAck { from, client, request_id }, has_upstream);
+        self.local.acks_mut().wait(now_ms, value, WaitingAck { from, client, request_id }, has_upstream);
         None
     }
 

@@ -12,7 +12,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 
-use crate::core::ack::{AckState, WaitingAck};
+use crate::core::ack::AckState;
 use crate::core::config::{NodeConfig, Protocol};
 use crate::core::set::MessageSet;
 use crate::core::wire::{self, Body, Envelope, MessageKind, Name, Payload};
@@ -217,11 +217,6 @@ impl Local {
         for w in self.acks.release(values) {
             self.send_from(w.from, w.client, Payload::BroadcastOk, Some(w.request_id));
         }
-    }
-
-    /// Holds a client's `broadcast_ok` for `value` until it is replicated.
-    pub fn wait_for_replication(&mut self, now_ms: u64, value: i64, request: WaitingAck, has_upstream: bool) {
-        self.acks.wait(now_ms, value, request, has_upstream);
     }
 
     /// What a `read` reports: the set without values still waiting for
