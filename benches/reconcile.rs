@@ -1,12 +1,20 @@
-//! Bytes and rounds to reconcile two 100k-value sets, against the seed's
-//! full-state exchange measured in the same run.
+//! Bytes, round trips and CPU to reconcile two sets, against the public
+//! peers `negentropy` (range-based reconciliation) and `do-riblt` (rateless
+//! IBLT) on the very same draws, interleaved, and against the seed's
+//! full-state exchange.
 //!
-//! Run with `cargo bench --bench reconcile`. Every message is priced as a
-//! node sends it: the whole envelope line (`src`, `dest`, `body` with
-//! `msg_id`) through `wire::wire_len`, both directions, until both sets
-//! equal their union.
+//! Run with `cargo bench --bench reconcile`. Our messages are priced twice:
+//! as a node sends them (the whole envelope line with `src`, `dest` and
+//! `msg_id`, through `wire::wire_len`) and raw (`ReconcileMessage::raw_len`,
+//! the same message in a binary framing, which is what the peers' byte
+//! counts are). Everything is counted both directions, until both sets equal
+//! their union: a peer that only finds the difference also pays 8 bytes per
+//! value the other side lacks.
 
 use std::time::Instant;
+
+use do_riblt::{Decoder as RibltDecoder, Encoder as RibltEncoder, Peeled, Symbol as RibltSymbol};
+use negentropy::{Id, Negentropy, NegentropyStorageVector};
 
 use anti_entropy::core::reconcile::{reconcile_pair, ReconcileMessage};
 use anti_entropy::core::wire::{self, Body, Envelope, Payload};
@@ -180,6 +188,225 @@ fn target(n: i64, d: i64, full: u64) -> (u64, Option<u32>) {
 }
 
 fn main() {
+    peers();
+    println!();
+    versus_full_state();
+    println!();
+    tails();
+}
+
+/// An i64 as a `do-riblt` item (8 bytes; its coded symbols add an 8-byte hash).
+#[derive(Clone, Copy)]
+struct RibltValue(i64);
+
+impl RibltSymbol<8> for RibltValue {
+    fn to_bytes(&self) -> [u8; 8] {
+        self.0.to_le_bytes()
+    }
+    fn from_bytes(bytes: &[u8; 8]) -> Self {
+        RibltValue(i64::from_le_bytes(*bytes))
+    }
+}
+
+/// Bytes of one `do-riblt` coded symbol on a wire: the xored item and hash.
+const RIBLT_SYMBOL_BYTES: u64 = 8 + 8;
+/// Bytes of one value sent back to the side that lacks it.
+const VALUE_BYTES: u64 = 8;
+
+/// What one reconciliation cost one implementation.
+#[derive(Clone, Copy, Default)]
+struct Cost {
+    raw_bytes: u64,
+    /// Whole JSON lines (ours only).
+    line_bytes: u64,
+    /// One-way flights until both sides hold the union.
+    flights: u32,
+    cpu_ms: f64,
+}
+
+/// Ours, from a bare count-and-digest opener (as the peers start from
+/// nothing). CPU is timed on a second run priced by `raw_len` only, so the
+/// JSON pricing is not counted.
+fn ours(a: &MessageSet, b: &MessageSet, union_len: usize) -> Cost {
+    let (mut x, mut y) = (a.clone(), b.clone());
+    let started = Instant::now();
+    let timed = reconcile_pair(&mut x, &mut y, false, |msg, _| msg.raw_len()).expect("reconciles");
+    let cpu_ms = started.elapsed().as_secs_f64() * 1000.0;
+    assert!(x == y && x.len() == union_len, "ours: not the union");
+    let (mut x, mut y) = (a.clone(), b.clone());
+    let mut pricer = Pricer::new();
+    let lines = reconcile_pair(&mut x, &mut y, false, |msg, from| pricer.price(msg, from)).expect("reconciles");
+    assert_eq!(lines.flights, timed.flights);
+    Cost { raw_bytes: timed.bytes, line_bytes: lines.bytes, flights: timed.flights, cpu_ms }
+}
+
+fn negentropy_id(value: i64) -> Id {
+    let mut bytes = [0u8; 32];
+    bytes[..8].copy_from_slice(&((value as u64) ^ (1 << 63)).to_be_bytes());
+    Id::from_byte_array(bytes)
+}
+
+fn negentropy_value(id: &Id) -> i64 {
+    (u64::from_be_bytes(id.as_bytes()[..8].try_into().expect("8 bytes")) ^ (1 << 63)) as i64
+}
+
+fn negentropy_storage(set: &MessageSet) -> NegentropyStorageVector {
+    let mut storage = NegentropyStorageVector::with_capacity(set.len());
+    for v in set.to_vec() {
+        storage.insert(0, negentropy_id(v)).expect("insert");
+    }
+    storage.seal().expect("seal");
+    storage
+}
+
+/// `negentropy`: the initiator holds `a`. Its storage (sorted and sealed
+/// once, as a node would keep it) is built outside the timing; then the
+/// message exchange until the initiator knows both differences, plus one
+/// flight of the values the responder lacks.
+fn negentropy(a: &MessageSet, b: &MessageSet, union_len: usize) -> Cost {
+    let (storage_a, storage_b) = (negentropy_storage(a), negentropy_storage(b));
+    let started = Instant::now();
+    let mut client = Negentropy::borrowed(&storage_a, 0).expect("client");
+    let mut server = Negentropy::borrowed(&storage_b, 0).expect("server");
+    let mut query = client.initiate().expect("initiate");
+    let mut cost = Cost { raw_bytes: query.len() as u64, flights: 1, ..Cost::default() };
+    let (mut have, mut need) = (Vec::new(), Vec::new());
+    loop {
+        let reply = server.reconcile(&query).expect("reconcile");
+        cost.raw_bytes += reply.len() as u64;
+        cost.flights += 1;
+        match client.reconcile_with_ids(&reply, &mut have, &mut need).expect("reconcile_with_ids") {
+            Some(next) => {
+                cost.raw_bytes += next.len() as u64;
+                cost.flights += 1;
+                query = next;
+            }
+            None => break,
+        }
+    }
+    let (mut x, mut y) = (Vec::with_capacity(need.len()), Vec::with_capacity(have.len()));
+    x.extend(need.iter().map(negentropy_value));
+    y.extend(have.iter().map(negentropy_value));
+    cost.cpu_ms = started.elapsed().as_secs_f64() * 1000.0;
+    if !y.is_empty() {
+        cost.raw_bytes += VALUE_BYTES * y.len() as u64;
+        cost.flights += 1;
+    }
+    assert_eq!(a.len() + x.len(), union_len, "negentropy: not the union");
+    assert_eq!(b.len() + y.len(), union_len, "negentropy: not the union");
+    cost
+}
+
+/// `do-riblt`: the responder (holding `b`) streams coded symbols until the
+/// initiator's decoder is done (one flight, counting only the symbols it
+/// needed: an ideal stream that stops at once), then one flight of the
+/// values the responder lacks. Encoder and decoder are built from the sets
+/// inside the timing: that is how its API takes a set.
+fn riblt(a: &MessageSet, b: &MessageSet, union_len: usize) -> Cost {
+    let (values_a, values_b) = (a.to_vec(), b.to_vec());
+    let started = Instant::now();
+    let mut encoder = RibltEncoder::new(values_b.iter().map(|&v| RibltValue(v)));
+    let mut decoder = RibltDecoder::new(values_a.iter().map(|&v| RibltValue(v)));
+    let (mut symbols, mut local_lacks, mut remote_lacks) = (0u64, 0usize, 0u64);
+    loop {
+        symbols += 1;
+        let (done, peeled) = decoder.next_symbol(encoder.next_symbol());
+        for item in peeled {
+            match item {
+                Peeled::MissingLocal(_) => local_lacks += 1,
+                Peeled::MissingRemote(_) => remote_lacks += 1,
+            }
+        }
+        if done {
+            break;
+        }
+    }
+    let cpu_ms = started.elapsed().as_secs_f64() * 1000.0;
+    assert_eq!(a.len() + local_lacks, union_len, "do-riblt: not the union");
+    assert_eq!(b.len() as u64 + remote_lacks, union_len as u64, "do-riblt: not the union");
+    Cost {
+        raw_bytes: symbols * RIBLT_SYMBOL_BYTES + remote_lacks * VALUE_BYTES,
+        line_bytes: 0,
+        flights: 1 + u32::from(remote_lacks > 0),
+        cpu_ms,
+    }
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    let mid = xs.len() / 2;
+    if xs.len() % 2 == 1 {
+        xs[mid]
+    } else {
+        (xs[mid - 1] + xs[mid]) / 2.0
+    }
+}
+
+/// The side-by-side table: medians over `DRAWS` draws of which values
+/// differ; within a draw the three run on the same two sets, in an order
+/// that rotates from draw to draw.
+fn peers() {
+    const DRAWS: u64 = 5;
+    println!("side by side with the peers: medians of {DRAWS} draws; raw = binary payload bytes, both ways, until both hold the union; rt = round trips (flights / 2)");
+    println!(
+        "{:<17} {:>9} {:>6} | {:>9} {:>9} {:>6} {:>5} {:>8} | {:>9} {:>5} {:>8} | {:>9} {:>5} {:>8} | {:>10} {:>10}",
+        "variant", "n", "d", "ours_line", "ours_raw", "B/d", "rt", "ms", "negent", "rt", "ms", "riblt", "rt", "ms",
+        "raw/best", "cpu/negent"
+    );
+    let rows: [(Variant, i64, i64); 8] = [
+        (Variant::DenseMixed, 100_000, 1),
+        (Variant::DenseMixed, 100_000, 10),
+        (Variant::DenseMixed, 100_000, 100),
+        (Variant::DenseMixed, 100_000, 1000),
+        (Variant::RandomMixed, 100_000, 10),
+        (Variant::RandomMixed, 100_000, 10_000),
+        (Variant::DenseMixed, 1_000_000, 10),
+        (Variant::DenseMixed, 1_000_000, 1000),
+    ];
+    for (variant, n, d) in rows {
+        let mut costs: [Vec<Cost>; 3] = Default::default();
+        for draw in 0..DRAWS {
+            let (a, b) = variant.sets(n, d, draw + 1);
+            let union_len = a.len() + b.to_vec().iter().filter(|&&v| !a.contains(v)).count();
+            for k in 0..3 {
+                let which = (k + draw as usize) % 3;
+                let cost = match which {
+                    0 => ours(&a, &b, union_len),
+                    1 => negentropy(&a, &b, union_len),
+                    _ => riblt(&a, &b, union_len),
+                };
+                costs[which].push(cost);
+            }
+        }
+        let med = |i: usize, f: fn(&Cost) -> f64| median(costs[i].iter().map(f).collect());
+        let raw = |c: &Cost| c.raw_bytes as f64;
+        let rt = |c: &Cost| f64::from(c.flights) / 2.0;
+        let ms = |c: &Cost| c.cpu_ms;
+        let best_peer_raw = med(1, raw).min(med(2, raw));
+        println!(
+            "{:<17} {:>9} {:>6} | {:>9.0} {:>9.0} {:>6.1} {:>5.1} {:>8.2} | {:>9.0} {:>5.1} {:>8.2} | {:>9.0} {:>5.1} {:>8.2} | {:>10.2} {:>10.2}",
+            variant.name(),
+            n,
+            d,
+            med(0, |c| c.line_bytes as f64),
+            med(0, raw),
+            med(0, raw) / d as f64,
+            med(0, rt),
+            med(0, ms),
+            med(1, raw),
+            med(1, rt),
+            med(1, ms),
+            med(2, raw),
+            med(2, rt),
+            med(2, ms),
+            med(0, raw) / best_peer_raw,
+            med(0, ms) / med(1, ms),
+        );
+    }
+}
+
+/// One draw per row against the seed's whole-set exchange.
+fn versus_full_state() {
     println!("reconcile benchmark: n = {N} per side; bytes are whole wire lines, both directions, until both sets are equal");
     println!(
         "{:<17} {:>7} {:>10} {:>5} {:>3} {:>9} {:>10} {:>8} {:>9} {:>9} ok",
@@ -225,8 +452,6 @@ fn main() {
         }
     }
     println!("targets missed: {misses}");
-    println!();
-    tails();
 }
 
 /// The table above is one draw; sketches are probabilistic. Over
