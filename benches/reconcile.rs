@@ -187,12 +187,25 @@ fn target(n: i64, d: i64, full: u64) -> (u64, Option<u32>) {
     }
 }
 
+/// Sections run: all by default, or those named on the command line
+/// (`cargo bench --bench reconcile -- peers tails`); `quick` skips
+/// `do-riblt` in the peers table (its encoder costs O(n) per symbol: minutes
+/// at n = 1M).
 fn main() {
-    peers();
-    println!();
-    versus_full_state();
-    println!();
-    tails();
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let wants = |section: &str| args.iter().all(|a| a == "quick") || args.iter().any(|a| a == section);
+    let with_riblt = !args.iter().any(|a| a == "quick");
+    if wants("peers") {
+        peers(with_riblt);
+        println!();
+    }
+    if wants("full") {
+        versus_full_state();
+        println!();
+    }
+    if wants("tails") {
+        tails();
+    }
 }
 
 /// An i64 as a `do-riblt` item (8 bytes; its coded symbols add an 8-byte hash).
@@ -222,12 +235,21 @@ struct Cost {
     /// One-way flights until both sides hold the union.
     flights: u32,
     cpu_ms: f64,
+    /// Building what a node keeps between repairs (ours: the coded prefix
+    /// of both sets; negentropy: both sorted, sealed storages), not in `cpu_ms`.
+    index_ms: f64,
 }
 
 /// Ours, from a bare count-and-digest opener (as the peers start from
-/// nothing). CPU is timed on a second run priced by `raw_len` only, so the
-/// JSON pricing is not counted.
+/// nothing). CPU is timed on a run priced by `raw_len` only, so the JSON
+/// pricing is not counted, and after both sets built their coded prefix
+/// (a node builds it at its first repair and keeps it up to date on insert).
 fn ours(a: &MessageSet, b: &MessageSet, union_len: usize) -> Cost {
+    let (a, b) = (a.clone(), b.clone());
+    let started = Instant::now();
+    a.coded_prefix();
+    b.coded_prefix();
+    let index_ms = started.elapsed().as_secs_f64() * 1000.0;
     let (mut x, mut y) = (a.clone(), b.clone());
     let started = Instant::now();
     let timed = reconcile_pair(&mut x, &mut y, false, |msg, _| msg.raw_len()).expect("reconciles");
@@ -237,7 +259,7 @@ fn ours(a: &MessageSet, b: &MessageSet, union_len: usize) -> Cost {
     let mut pricer = Pricer::new();
     let lines = reconcile_pair(&mut x, &mut y, false, |msg, from| pricer.price(msg, from)).expect("reconciles");
     assert_eq!(lines.flights, timed.flights);
-    Cost { raw_bytes: timed.bytes, line_bytes: lines.bytes, flights: timed.flights, cpu_ms }
+    Cost { raw_bytes: timed.bytes, line_bytes: lines.bytes, flights: timed.flights, cpu_ms, index_ms }
 }
 
 fn negentropy_id(value: i64) -> Id {
@@ -264,12 +286,14 @@ fn negentropy_storage(set: &MessageSet) -> NegentropyStorageVector {
 /// message exchange until the initiator knows both differences, plus one
 /// flight of the values the responder lacks.
 fn negentropy(a: &MessageSet, b: &MessageSet, union_len: usize) -> Cost {
+    let started = Instant::now();
     let (storage_a, storage_b) = (negentropy_storage(a), negentropy_storage(b));
+    let index_ms = started.elapsed().as_secs_f64() * 1000.0;
     let started = Instant::now();
     let mut client = Negentropy::borrowed(&storage_a, 0).expect("client");
     let mut server = Negentropy::borrowed(&storage_b, 0).expect("server");
     let mut query = client.initiate().expect("initiate");
-    let mut cost = Cost { raw_bytes: query.len() as u64, flights: 1, ..Cost::default() };
+    let mut cost = Cost { raw_bytes: query.len() as u64, flights: 1, index_ms, ..Cost::default() };
     let (mut have, mut need) = (Vec::new(), Vec::new());
     loop {
         let reply = server.reconcile(&query).expect("reconcile");
@@ -329,6 +353,7 @@ fn riblt(a: &MessageSet, b: &MessageSet, union_len: usize) -> Cost {
         line_bytes: 0,
         flights: 1 + u32::from(remote_lacks > 0),
         cpu_ms,
+        index_ms: 0.0,
     }
 }
 
@@ -345,13 +370,13 @@ fn median(mut xs: Vec<f64>) -> f64 {
 /// The side-by-side table: medians over `DRAWS` draws of which values
 /// differ; within a draw the three run on the same two sets, in an order
 /// that rotates from draw to draw.
-fn peers() {
+fn peers(with_riblt: bool) {
     const DRAWS: u64 = 5;
-    println!("side by side with the peers: medians of {DRAWS} draws; raw = binary payload bytes, both ways, until both hold the union; rt = round trips (flights / 2)");
+    println!("side by side with the peers: medians of {DRAWS} draws; raw = binary payload bytes, both ways, until both hold the union; rt = round trips (flights / 2); idx_ms = building what a node keeps between repairs (not in ms)");
     println!(
-        "{:<17} {:>9} {:>6} | {:>9} {:>9} {:>6} {:>5} {:>8} | {:>9} {:>5} {:>8} | {:>9} {:>5} {:>8} | {:>10} {:>10}",
+        "{:<17} {:>9} {:>6} | {:>9} {:>9} {:>6} {:>5} {:>8} | {:>9} {:>5} {:>8} | {:>9} {:>5} {:>8} | {:>10} {:>10} | {:>7} {:>10}",
         "variant", "n", "d", "ours_line", "ours_raw", "B/d", "rt", "ms", "negent", "rt", "ms", "riblt", "rt", "ms",
-        "raw/best", "cpu/negent"
+        "raw/best", "cpu/negent", "idx_ms", "negent_idx"
     );
     let rows: [(Variant, i64, i64); 8] = [
         (Variant::DenseMixed, 100_000, 1),
@@ -373,7 +398,8 @@ fn peers() {
                 let cost = match which {
                     0 => ours(&a, &b, union_len),
                     1 => negentropy(&a, &b, union_len),
-                    _ => riblt(&a, &b, union_len),
+                    _ if with_riblt => riblt(&a, &b, union_len),
+                    _ => Cost::default(),
                 };
                 costs[which].push(cost);
             }
@@ -382,9 +408,9 @@ fn peers() {
         let raw = |c: &Cost| c.raw_bytes as f64;
         let rt = |c: &Cost| f64::from(c.flights) / 2.0;
         let ms = |c: &Cost| c.cpu_ms;
-        let best_peer_raw = med(1, raw).min(med(2, raw));
+        let best_peer_raw = if with_riblt { med(1, raw).min(med(2, raw)) } else { med(1, raw) };
         println!(
-            "{:<17} {:>9} {:>6} | {:>9.0} {:>9.0} {:>6.1} {:>5.1} {:>8.2} | {:>9.0} {:>5.1} {:>8.2} | {:>9.0} {:>5.1} {:>8.2} | {:>10.2} {:>10.2}",
+            "{:<17} {:>9} {:>6} | {:>9.0} {:>9.0} {:>6.1} {:>5.1} {:>8.2} | {:>9.0} {:>5.1} {:>8.2} | {:>9.0} {:>5.1} {:>8.2} | {:>10.2} {:>10.2} | {:>7.1} {:>10.1}",
             variant.name(),
             n,
             d,
@@ -401,6 +427,8 @@ fn peers() {
             med(2, ms),
             med(0, raw) / best_peer_raw,
             med(0, ms) / med(1, ms),
+            med(0, |c| c.index_ms),
+            med(1, |c| c.index_ms),
         );
     }
 }

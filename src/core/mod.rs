@@ -3,6 +3,7 @@
 //!
 //! Layered bottom to top; a module uses only those above it in this list:
 //! - [`fingerprint`]: the homomorphic set digest;
+//! - [`coding`]: coded symbols and odd sketches, linear summaries of values;
 //! - [`set`]: the message set, a B+ tree carrying subtree fingerprints;
 //! - [`reconcile`]: set reconciliation that moves only the difference;
 //! - [`wire`]: message types and their one canonical encoding;
@@ -19,6 +20,7 @@
 //! threads or draws randomness of its own (`tests/architecture.rs` checks).
 
 pub mod ack;
+pub mod coding;
 pub mod config;
 pub mod epidemic;
 pub mod fingerprint;

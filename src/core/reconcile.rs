@@ -97,6 +97,7 @@
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
+use crate::core::coding::{IndexSequence, OddSketch, Symbol, ODD_SKETCH_BYTES};
 use crate::core::fingerprint::Fingerprint;
 use crate::core::set::MessageSet;
 
@@ -308,8 +309,8 @@ pub fn initiate_repair(set: &MessageSet) -> ReconcileMessage {
     let count = OPENER_SYMBOLS.min(symbols_within(symbol_budget_bytes(set, set.len() as u64)));
     ReconcileMessage::Open {
         summary: SetSummary::of_set(set).encode(),
-        parity: Some(OddSketch::of_set(set).encode()),
-        symbols: (count >= INITIAL_SYMBOL_SLACK).then(|| encode_symbols(&coded_symbols(set, 0, count))),
+        parity: Some(encode_parity(&set.odd_sketch())),
+        symbols: (count >= INITIAL_SYMBOL_SLACK).then(|| encode_symbols(&set.coded_symbols(0, count))),
     }
 }
 
@@ -322,7 +323,7 @@ pub fn respond(set: &MessageSet, session: &mut Session, msg: &ReconcileMessage) 
     match msg {
         ReconcileMessage::Open { summary, parity, symbols } => {
             let peer = SetSummary::decode(summary)?;
-            let parity = parity.as_deref().map(OddSketch::decode).transpose()?;
+            let parity = parity.as_deref().map(decode_parity).transpose()?;
             let symbols = symbols.as_deref().map(decode_symbols).transpose()?;
             Ok(match symbols.and_then(|theirs| decode_from(set, &theirs, &peer)) {
                 // Decoded from the opener alone: take theirs, send ours, done.
@@ -336,7 +337,7 @@ pub fn respond(set: &MessageSet, session: &mut Session, msg: &ReconcileMessage) 
         ReconcileMessage::Symbols { summary, start, symbols, parity } => {
             let peer = SetSummary::decode(summary)?;
             let batch = decode_symbols(symbols)?;
-            let parity = parity.as_deref().map(OddSketch::decode).transpose()?;
+            let parity = parity.as_deref().map(decode_parity).transpose()?;
             Ok(on_symbols(set, session, peer, *start, batch, parity))
         }
         ReconcileMessage::Range { lo, hi, values } => on_range(set, *lo, *hi, unpack_values(values)?),
@@ -355,8 +356,8 @@ fn on_open(set: &MessageSet, peer: SetSummary, peer_parity: Option<OddSketch>) -
     if own == peer {
         return Step { done: true, ..Step::default() };
     }
-    let own_parity = OddSketch::of_set(set);
-    let estimate = peer_parity.map_or(0, |theirs| own_parity.difference_estimate(&theirs));
+    let own_parity = set.odd_sketch();
+    let estimate = peer_parity.map_or(0, |theirs| own_parity.difference_estimate(&theirs, MAX_SYMBOLS));
     let needed = symbols_to_decode(estimate.max(own.count.abs_diff(peer.count)));
     let budget = symbols_within(symbol_budget_bytes(set, peer.count));
     // With an estimate, spend up to the budget unless even twice the budget
@@ -369,9 +370,9 @@ fn on_open(set: &MessageSet, peer: SetSummary, peer_parity: Option<OddSketch>) -
         vec![ReconcileMessage::Symbols {
             summary: own.encode(),
             start: 0,
-            symbols: encode_symbols(&coded_symbols(set, 0, first_batch)),
+            symbols: encode_symbols(&set.coded_symbols(0, first_batch)),
             // The decoder needs our sketch only if it has not sent its own.
-            parity: peer_parity.is_none().then(|| own_parity.encode()),
+            parity: peer_parity.is_none().then(|| encode_parity(&own_parity)),
         }]
     } else {
         list_set(set)
@@ -388,7 +389,7 @@ fn on_more(set: &MessageSet, start: u64, end: u64) -> Result<Step, ReconcileErro
     let reply = ReconcileMessage::Symbols {
         summary: SetSummary::of_set(set).encode(),
         start,
-        symbols: encode_symbols(&coded_symbols(set, start, end)),
+        symbols: encode_symbols(&set.coded_symbols(start, end)),
         parity: None,
     };
     Ok(Step { replies: vec![reply], values_to_insert: Vec::new(), done: true })
@@ -447,7 +448,7 @@ fn on_symbols(
     // difference needs; after later ones (the estimate was low), grow by a
     // quarter: the estimate is within about 30%, so small steps waste less.
     let estimate = match decoder.parity.take() {
-        Some(theirs) => OddSketch::of_set(set).difference_estimate(&theirs),
+        Some(theirs) => set.odd_sketch().difference_estimate(&theirs, MAX_SYMBOLS),
         None => 0,
     }
     .max(set.len().abs_diff(peer.count as usize) as u64);
@@ -526,207 +527,23 @@ fn symbol_budget_bytes(set: &MessageSet, peer_count: u64) -> u64 {
     own_list.max(peer_count.saturating_mul(width)) / 100 * SYMBOL_BUDGET_PERCENT
 }
 
-/// Bits per level of an [`OddSketch`].
-const ODD_SKETCH_BITS: u32 = 256;
-const ODD_SKETCH_WORDS: usize = ODD_SKETCH_BITS as usize / 64;
-/// Levels of an [`OddSketch`]; level `j` samples one value in `4^j`.
-const ODD_SKETCH_LEVELS: usize = 5;
-
-/// An odd sketch (Mitzenmacher, Pagh, Pham 2014) at several sampling rates:
-/// each sampled value flips one bit, so the xor of two sides' sketches is the
-/// sketch of their symmetric difference, and its number of set bits tells
-/// roughly how big that difference is. Level `j` keeps the values whose hash
-/// has `2j` trailing zero bits, so the five levels of 256 bits resolve
-/// differences from 1 to about 40 000 in 160 bytes (to about ±15%: the
-/// level read sees between 24 and 100 sampled values).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct OddSketch([[u64; ODD_SKETCH_WORDS]; ODD_SKETCH_LEVELS]);
-
-impl OddSketch {
-    fn of_set(set: &MessageSet) -> Self {
-        let mut levels = [[0u64; ODD_SKETCH_WORDS]; ODD_SKETCH_LEVELS];
-        for value in set.to_vec() {
-            // An independent mix of the value hash (which also seeds the symbol mapping).
-            let h = value_hash(value_hash(value) as i64);
-            let bit = (h % u64::from(ODD_SKETCH_BITS)) as usize;
-            let depth = ((h >> 8).trailing_zeros() / 2) as usize;
-            for level in levels.iter_mut().take(depth + 1) {
-                level[bit / 64] ^= 1 << (bit % 64);
-            }
-        }
-        OddSketch(levels)
-    }
-
-    fn encode(&self) -> String {
-        let bytes: Vec<u8> = self.0.iter().flatten().flat_map(|word| word.to_le_bytes()).collect();
-        base64_encode(&bytes)
-    }
-
-    fn decode(text: &str) -> Result<Self, ReconcileError> {
-        const LEVEL_BYTES: usize = ODD_SKETCH_WORDS * 8;
-        let bytes = base64_decode(text).filter(|b| b.len() == ODD_SKETCH_LEVELS * LEVEL_BYTES).ok_or_else(|| {
-            ReconcileError(format!("parity is not base64 of {ODD_SKETCH_LEVELS} levels of {LEVEL_BYTES} bytes"))
-        })?;
-        let mut levels = [[0u64; ODD_SKETCH_WORDS]; ODD_SKETCH_LEVELS];
-        for (word, chunk) in levels.iter_mut().flatten().zip(bytes.chunks_exact(8)) {
-            *word = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
-        }
-        Ok(OddSketch(levels))
-    }
-
-    /// Estimated size of the symmetric difference between the two sketched
-    /// sets. With `k` sampled values a bit is set with probability
-    /// `(1 - q^k) / 2`, `q = 1 - 2/s`, so a level's count of set bits is
-    /// inverted by bisection on `k` and scaled by the level's sampling rate.
-    ///
-    /// Which level: a saturated level shows 50% ± 3.1% of its bits set, and
-    /// could dip low enough to look informative, so levels are read
-    /// from the sparsest one up. The first with at least
-    /// [`ODD_SKETCH_MIN_ONES`] bits set sees a few dozen values at most and
-    /// cannot be saturated; the next denser level refines it when it is
-    /// not saturated either and agrees within a factor of two. Only
-    /// correctly rounded float operations are used (`q^k` by squaring), so
-    /// native and wasm agree to the bit. Saturated everywhere: `MAX_SYMBOLS`.
-    fn difference_estimate(&self, other: &OddSketch) -> u64 {
-        let ones: Vec<u32> = self
-            .0
-            .iter()
-            .zip(&other.0)
-            .map(|(a, b)| a.iter().zip(b).map(|(x, y)| (x ^ y).count_ones()).sum())
-            .collect();
-        let estimate = |level: usize| sampled_values(ones[level]) << (2 * level);
-        let Some(sparse) = (0..ODD_SKETCH_LEVELS).rev().find(|&j| ones[j] >= ODD_SKETCH_MIN_ONES) else {
-            // Too few differences to reach the threshold anywhere: level 0 counts them all.
-            return sampled_values(ones[0]);
-        };
-        if sparse == ODD_SKETCH_LEVELS - 1 && ones[sparse] * 100 > ODD_SKETCH_BITS * 36 {
-            return MAX_SYMBOLS;
-        }
-        let coarse = estimate(sparse);
-        let refined = sparse.checked_sub(1).filter(|&j| ones[j] * 100 <= ODD_SKETCH_BITS * 36).map(estimate);
-        match refined {
-            Some(fine) if fine <= 2 * coarse && coarse <= 2 * fine => fine,
-            _ => coarse,
-        }
-        .min(MAX_SYMBOLS)
-    }
+fn encode_parity(sketch: &OddSketch) -> String {
+    base64_encode(&sketch.to_bytes())
 }
 
-/// Bits a level must have set before its count is trusted (below this,
-/// a handful of sampled values makes the estimate too noisy).
-const ODD_SKETCH_MIN_ONES: u32 = 24;
-
-/// The number of values `k` an odd-sketch level most plausibly sampled, given
-/// its count of set bits: the smallest `k` whose expected count reaches it.
-fn sampled_values(ones: u32) -> u64 {
-    let s = f64::from(ODD_SKETCH_BITS);
-    let q = 1.0 - 2.0 / s;
-    let expected_ones = |k: u64| s / 2.0 * (1.0 - pow_by_squaring(q, k));
-    let (mut lo, mut hi) = (0u64, 1u64 << 20);
-    while lo < hi {
-        let mid = (lo + hi) / 2;
-        if expected_ones(mid) < f64::from(ones) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    lo
-}
-
-/// `base^exponent` with multiplications only.
-fn pow_by_squaring(mut base: f64, mut exponent: u64) -> f64 {
-    let mut result = 1.0;
-    while exponent > 0 {
-        if exponent & 1 == 1 {
-            result *= base;
-        }
-        base *= base;
-        exponent >>= 1;
-    }
-    result
+fn decode_parity(text: &str) -> Result<OddSketch, ReconcileError> {
+    base64_decode(text).and_then(|bytes| OddSketch::from_bytes(&bytes)).ok_or_else(|| {
+        ReconcileError(format!("parity is not base64 of an odd sketch of {ODD_SKETCH_BYTES} bytes"))
+    })
 }
 
 // ---------------------------------------------------------------------------
 // Rateless IBLT coding.
 
-/// One coded symbol: the xor of the values mapped to it and of their checksums.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct Symbol {
-    key: u64,
-    check: u32,
-}
-
-impl Symbol {
-    fn of_value(value: i64) -> Self {
-        Symbol { key: value as u64, check: value_hash(value) as u32 }
-    }
-
-    fn xor(&mut self, other: &Symbol) {
-        self.key ^= other.key;
-        self.check ^= other.check;
-    }
-
-    fn is_empty(&self) -> bool {
-        self.key == 0 && self.check == 0
-    }
-}
-
-/// A fixed 64-bit mix of a value (SplitMix64's finalizer over a domain
-/// constant): the checksum and the seed of the value's index sequence.
-fn value_hash(value: i64) -> u64 {
-    let mut z = (value as u64) ^ 0x6a09_e667_f3bc_c908;
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-/// The coded-symbol indices one value maps to, ascending from 0: index `i`
-/// is hit with probability `1 / (1 + i/2)` (the mapping of Yang et al.,
-/// with steps of at least one so no value lands twice in a cell).
-struct IndexSequence {
-    prng: u64,
-    next: u64,
-}
-
-impl IndexSequence {
-    fn of_value(value: i64) -> Self {
-        IndexSequence { prng: value_hash(value), next: 0 }
-    }
-}
-
-impl Iterator for IndexSequence {
-    type Item = u64;
-    fn next(&mut self) -> Option<u64> {
-        let current = self.next;
-        self.prng = self.prng.wrapping_mul(0xda94_2042_e4dd_58b5);
-        let scale = 4_294_967_296.0 / ((self.prng as f64) + 1.0).sqrt() - 1.0;
-        let step = ((current as f64 + 1.5) * scale).ceil();
-        // `as` saturates, so a huge step ends the sequence instead of wrapping.
-        self.next = current.saturating_add((step as u64).max(1));
-        Some(current)
-    }
-}
-
-/// Coded symbols `[start, end)` of a set.
-fn coded_symbols(set: &MessageSet, start: u64, end: u64) -> Vec<Symbol> {
-    let mut cells = vec![Symbol::default(); (end - start) as usize];
-    for value in set.to_vec() {
-        let symbol = Symbol::of_value(value);
-        for index in IndexSequence::of_value(value).take_while(|&i| i < end) {
-            if index >= start {
-                cells[(index - start) as usize].xor(&symbol);
-            }
-        }
-    }
-    cells
-}
-
 /// Decodes the difference between our set and the peer's from its coded
 /// symbols `[0, k)`: (values only we hold, values only the peer holds).
 fn decode_from(set: &MessageSet, theirs: &[Symbol], peer: &SetSummary) -> Option<(Vec<i64>, Vec<i64>)> {
-    let mut cells = coded_symbols(set, 0, theirs.len() as u64);
+    let mut cells = set.coded_symbols(0, theirs.len() as u64);
     for (cell, their_cell) in cells.iter_mut().zip(theirs) {
         cell.xor(their_cell);
     }
@@ -991,23 +808,6 @@ mod tests {
         assert!(SetSummary::decode("AAAA").is_err());
     }
 
-    #[test]
-    fn index_sequence_hits_cell_i_with_probability_two_over_i_plus_two() {
-        let values = 20_000;
-        let mut hits = [0u32; 64];
-        for v in 0..values {
-            for i in IndexSequence::of_value(v).take_while(|&i| i < 64) {
-                hits[i as usize] += 1;
-            }
-        }
-        assert_eq!(hits[0], values as u32);
-        for i in [1usize, 4, 16, 63] {
-            let expected = values as f64 * 2.0 / (i as f64 + 2.0);
-            let observed = f64::from(hits[i]);
-            assert!((observed - expected).abs() < 0.1 * expected, "cell {i}: {observed} vs {expected}");
-        }
-    }
-
     fn union_after(a: &[i64], b: &[i64]) -> (MessageSet, MessageSet, PairReport) {
         let mut a: MessageSet = a.iter().copied().collect();
         let mut b: MessageSet = b.iter().copied().collect();
@@ -1099,7 +899,7 @@ mod tests {
     fn hostile_counts_do_not_overflow() {
         let set: MessageSet = (0..10).collect();
         let summary = SetSummary { count: u64::MAX, digest: [1; 16] }.encode();
-        for parity in [None, Some(OddSketch::of_set(&MessageSet::new()).encode())] {
+        for parity in [None, Some(encode_parity(&MessageSet::new().odd_sketch()))] {
             let step = respond(&set, &mut Session::default(), &ReconcileMessage::Open { summary: summary.clone(), parity, symbols: None });
             assert!(step.is_ok_and(|s| !s.replies.is_empty()));
         }

@@ -12,6 +12,9 @@
 //!
 //! Values are never removed: broadcast messages, once accepted, are kept.
 
+use std::sync::OnceLock;
+
+use crate::core::coding::{self, CodedPrefix, OddSketch, Symbol};
 use crate::core::fingerprint::{Fingerprint, SetDigest};
 
 /// Maximum values per leaf. Small enough that hashing half a leaf during a
@@ -43,6 +46,10 @@ pub struct MessageSet {
     /// Sum of the decimal lengths of all values: lets the node price a
     /// full-state transfer without serialising the set.
     decimal_digits_total: u64,
+    /// First coded symbols and odd sketch, built at the first repair that
+    /// asks (a set that never reconciles pays nothing), then kept up to date
+    /// by `insert`.
+    coded: OnceLock<CodedPrefix>,
 }
 
 impl Default for MessageSet {
@@ -87,7 +94,12 @@ pub fn decimal_len(value: i64) -> u64 {
 
 impl MessageSet {
     pub fn new() -> Self {
-        MessageSet { root: Node::Leaf(Vec::new()), total: Fingerprint::EMPTY, decimal_digits_total: 0 }
+        MessageSet {
+            root: Node::Leaf(Vec::new()),
+            total: Fingerprint::EMPTY,
+            decimal_digits_total: 0,
+            coded: OnceLock::new(),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -143,7 +155,37 @@ impl MessageSet {
             }
         }
         self.decimal_digits_total += decimal_len(value);
+        let count = self.len();
+        if let Some(prefix) = self.coded.get_mut() {
+            if prefix.outgrown(count) {
+                self.coded = OnceLock::new();
+            } else {
+                prefix.add(value);
+            }
+        }
         true
+    }
+
+    /// The set's kept coded prefix (built now if this is the first ask).
+    pub fn coded_prefix(&self) -> &CodedPrefix {
+        self.coded.get_or_init(|| CodedPrefix::of_values(&self.to_vec()))
+    }
+
+    /// Coded symbols `[start, end)` of the set: the kept prefix, and a scan
+    /// of the set for whatever lies past it.
+    pub fn coded_symbols(&self, start: u64, end: u64) -> Vec<Symbol> {
+        let prefix = self.coded_prefix().symbols();
+        let kept = prefix.len() as u64;
+        let mut out: Vec<Symbol> = prefix[start.min(kept) as usize..end.min(kept) as usize].to_vec();
+        if end > kept {
+            out.extend(coding::coded_symbols(&self.to_vec(), start.max(kept), end));
+        }
+        out
+    }
+
+    /// The set's odd sketch.
+    pub fn odd_sketch(&self) -> OddSketch {
+        *self.coded_prefix().parity()
     }
 
     /// The root split: a new root with the old one and its new sibling.
