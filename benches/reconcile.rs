@@ -193,10 +193,13 @@ fn target(n: i64, d: i64, full: u64) -> (u64, Option<u32>) {
 /// at n = 1M).
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
-    let wants = |section: &str| args.iter().all(|a| a == "quick") || args.iter().any(|a| a == section);
+    let options = |a: &String| a == "quick" || a.starts_with("d=");
+    let wants = |section: &str| args.iter().all(options) || args.iter().any(|a| a == section);
     let with_riblt = !args.iter().any(|a| a == "quick");
+    // `d=1000`: only the peers rows of that difference.
+    let only_d: Option<i64> = args.iter().find_map(|a| a.strip_prefix("d=")?.parse().ok());
     if wants("peers") {
-        peers(with_riblt);
+        peers(with_riblt, only_d);
         println!();
     }
     if wants("full") {
@@ -370,7 +373,7 @@ fn median(mut xs: Vec<f64>) -> f64 {
 /// The side-by-side table: medians over `DRAWS` draws of which values
 /// differ; within a draw the three run on the same two sets, in an order
 /// that rotates from draw to draw.
-fn peers(with_riblt: bool) {
+fn peers(with_riblt: bool, only_d: Option<i64>) {
     const DRAWS: u64 = 5;
     println!("side by side with the peers: medians of {DRAWS} draws; raw = binary payload bytes, both ways, until both hold the union; rt = round trips (flights / 2); idx_ms = building what a node keeps between repairs (not in ms)");
     println!(
@@ -389,6 +392,9 @@ fn peers(with_riblt: bool) {
         (Variant::DenseMixed, 1_000_000, 1000),
     ];
     for (variant, n, d) in rows {
+        if only_d.is_some_and(|only| only != d) {
+            continue;
+        }
         let mut costs: [Vec<Cost>; 3] = Default::default();
         for draw in 0..DRAWS {
             let (a, b) = variant.sets(n, d, draw + 1);

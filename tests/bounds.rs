@@ -103,5 +103,5 @@ fn a_reconcile_request_past_the_symbol_bounds_gets_error_12() {
     });
     let (code, text) = error.expect("answered with an error");
     assert_eq!(code, error_code::MALFORMED_REQUEST);
-    assert!(text.contains("4096 symbols per message"), "{text}");
+    assert!(text.contains("16384 symbols per message"), "{text}");
 }

@@ -8,7 +8,16 @@
 //! n = 1M that is what separates a repair of a few milliseconds from one of
 //! half a second.
 
-/// One coded symbol: the xor of the values mapped to it and of their checksums.
+/// Bytes of a symbol's checksum on the wire. 24 bits: a cell holding
+/// several values passes for pure with probability 2^-24 (and must then also
+/// be one its value maps to); a decode of a few thousand cells checks about
+/// ten times as many, and a false pure cell only makes that decode fail the
+/// digest check, never inserts anything.
+pub const CHECK_BYTES: usize = 3;
+const CHECK_MASK: u32 = (1 << (8 * CHECK_BYTES)) - 1;
+
+/// One coded symbol: the xor of the values mapped to it and of their
+/// 24-bit checksums.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Symbol {
     pub key: u64,
@@ -17,7 +26,7 @@ pub struct Symbol {
 
 impl Symbol {
     pub fn of_value(value: i64) -> Self {
-        Symbol { key: value as u64, check: value_hash(value) as u32 }
+        Symbol { key: value as u64, check: value_hash(value) as u32 & CHECK_MASK }
     }
 
     pub fn xor(&mut self, other: &Symbol) {
@@ -60,9 +69,13 @@ impl Iterator for IndexSequence {
         let current = self.next;
         self.prng = self.prng.wrapping_mul(0xda94_2042_e4dd_58b5);
         let scale = 4_294_967_296.0 / ((self.prng as f64) + 1.0).sqrt() - 1.0;
-        let step = ((current as f64 + 1.5) * scale).ceil();
-        // `as` saturates, so a huge step ends the sequence instead of wrapping.
-        self.next = current.saturating_add((step as u64).max(1));
+        let step = (current as f64 + 1.5) * scale;
+        // `as` truncates and saturates (a huge step ends the sequence instead
+        // of wrapping); rounding up by hand is `f64::ceil` for positive steps,
+        // without its libm call (a seventh of a repair's time).
+        let truncated = step as u64;
+        let step = if (truncated as f64) < step { truncated + 1 } else { truncated };
+        self.next = current.saturating_add(step.max(1));
         Some(current)
     }
 }
@@ -92,8 +105,10 @@ pub const ODD_SKETCH_BITS: u32 = 256;
 pub const ODD_SKETCH_WORDS: usize = ODD_SKETCH_BITS as usize / 64;
 /// Levels of an [`OddSketch`]; level `j` samples one value in `4^j`.
 pub const ODD_SKETCH_LEVELS: usize = 5;
-/// Bytes of an encoded [`OddSketch`].
+/// Bytes of an encoded [`OddSketch`], all levels.
 pub const ODD_SKETCH_BYTES: usize = ODD_SKETCH_LEVELS * ODD_SKETCH_WORDS * 8;
+/// Bytes of its first level alone, which resolves differences up to about 200.
+pub const ODD_SKETCH_LITE_BYTES: usize = ODD_SKETCH_WORDS * 8;
 
 /// An odd sketch (Mitzenmacher, Pagh, Pham 2014) at several sampling rates:
 /// each sampled value flips one bit, so the xor of two sides' sketches is the
@@ -124,27 +139,34 @@ impl OddSketch {
         sketch
     }
 
-    pub fn to_bytes(&self) -> Vec<u8> {
-        self.0.iter().flatten().flat_map(|word| word.to_le_bytes()).collect()
+    /// The first `levels` levels, little-endian words.
+    pub fn to_bytes(&self, levels: usize) -> Vec<u8> {
+        self.0.iter().take(levels).flatten().flat_map(|word| word.to_le_bytes()).collect()
     }
 
-    /// `None` unless `bytes` is exactly [`ODD_SKETCH_BYTES`] long.
-    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
-        if bytes.len() != ODD_SKETCH_BYTES {
-            return None;
-        }
-        let mut levels = [[0u64; ODD_SKETCH_WORDS]; ODD_SKETCH_LEVELS];
-        for (word, chunk) in levels.iter_mut().flatten().zip(bytes.chunks_exact(8)) {
+    /// A sketch of one level ([`ODD_SKETCH_LITE_BYTES`]) or all of them
+    /// ([`ODD_SKETCH_BYTES`]), with how many levels it carries; `None` for
+    /// any other length. Missing levels read as empty.
+    pub fn from_bytes(bytes: &[u8]) -> Option<(Self, usize)> {
+        let levels = match bytes.len() {
+            ODD_SKETCH_LITE_BYTES => 1,
+            ODD_SKETCH_BYTES => ODD_SKETCH_LEVELS,
+            _ => return None,
+        };
+        let mut words = [[0u64; ODD_SKETCH_WORDS]; ODD_SKETCH_LEVELS];
+        for (word, chunk) in words.iter_mut().flatten().zip(bytes.chunks_exact(8)) {
             *word = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
         }
-        Some(OddSketch(levels))
+        Some((OddSketch(words), levels))
     }
 
     /// Estimated size of the symmetric difference between the two sketched
-    /// sets (at most `cap`). With `k` sampled values a bit is set with
-    /// probability `(1 - q^k) / 2`, `q = 1 - 2/s`, so a level's count of set
-    /// bits is inverted by bisection on `k` and scaled by the level's
-    /// sampling rate.
+    /// sets, from their first `levels` levels, at most `cap`; `None` when
+    /// every level given is saturated but the sketch was cut short (the
+    /// difference is beyond what one level resolves, a few hundred values).
+    /// With `k` sampled values a bit is set with probability
+    /// `(1 - q^k) / 2`, `q = 1 - 2/s`, so a level's count of set bits is
+    /// inverted by bisection on `k` and scaled by the level's sampling rate.
     ///
     /// Which level: a saturated level shows 50% ± 3.1% of its bits set, and
     /// could dip low enough to look informative, so levels are read
@@ -154,28 +176,33 @@ impl OddSketch {
     /// not saturated either and agrees within a factor of two. Only
     /// correctly rounded float operations are used (`q^k` by squaring), so
     /// native and wasm agree to the bit. Saturated everywhere: `cap`.
-    pub fn difference_estimate(&self, other: &OddSketch, cap: u64) -> u64 {
+    pub fn difference_estimate(&self, other: &OddSketch, levels: usize, cap: u64) -> Option<u64> {
+        let levels = levels.clamp(1, ODD_SKETCH_LEVELS);
         let ones: Vec<u32> = self
             .0
             .iter()
             .zip(&other.0)
+            .take(levels)
             .map(|(a, b)| a.iter().zip(b).map(|(x, y)| (x ^ y).count_ones()).sum())
             .collect();
+        let saturated = |level: usize| ones[level] * 100 > ODD_SKETCH_BITS * 36;
         let estimate = |level: usize| sampled_values(ones[level]) << (2 * level);
-        let Some(sparse) = (0..ODD_SKETCH_LEVELS).rev().find(|&j| ones[j] >= ODD_SKETCH_MIN_ONES) else {
+        let Some(sparse) = (0..levels).rev().find(|&j| ones[j] >= ODD_SKETCH_MIN_ONES) else {
             // Too few differences to reach the threshold anywhere: level 0 counts them all.
-            return sampled_values(ones[0]);
+            return Some(sampled_values(ones[0]).min(cap));
         };
-        if sparse == ODD_SKETCH_LEVELS - 1 && ones[sparse] * 100 > ODD_SKETCH_BITS * 36 {
-            return cap;
+        if sparse == levels - 1 && saturated(sparse) {
+            return (levels == ODD_SKETCH_LEVELS).then_some(cap);
         }
         let coarse = estimate(sparse);
-        let refined = sparse.checked_sub(1).filter(|&j| ones[j] * 100 <= ODD_SKETCH_BITS * 36).map(estimate);
-        match refined {
-            Some(fine) if fine <= 2 * coarse && coarse <= 2 * fine => fine,
-            _ => coarse,
-        }
-        .min(cap)
+        let refined = sparse.checked_sub(1).filter(|&j| !saturated(j)).map(estimate);
+        Some(
+            match refined {
+                Some(fine) if fine <= 2 * coarse && coarse <= 2 * fine => fine,
+                _ => coarse,
+            }
+            .min(cap),
+        )
     }
 }
 
@@ -214,14 +241,15 @@ fn pow_by_squaring(mut base: f64, mut exponent: u64) -> f64 {
     result
 }
 
-/// Most coded symbols a set keeps up to date (48 KB of cells): enough for
-/// a difference of about 2800 values, past which a repair scans the set.
-pub const MAX_PREFIX_SYMBOLS: u64 = 4096;
+/// Most coded symbols a set keeps up to date (512 KB of cells): enough for
+/// a difference of about 22 000 values, past which a repair scans the set.
+pub const MAX_PREFIX_SYMBOLS: u64 = 32_768;
 
 /// A set's first coded symbols and its odd sketch, kept up to date on
-/// insert. Sized to the set when built (an eighth of its values, at least
-/// 64, at most [`MAX_PREFIX_SYMBOLS`]), since a symbol request is capped by a
-/// share of what listing the set costs; [`CodedPrefix::outgrown`] says when
+/// insert. Sized to the set when built (a quarter of its values, at least
+/// 64, at most [`MAX_PREFIX_SYMBOLS`]: 4 bytes per value beside the set's
+/// 8), since a symbol request is capped by a share of what listing the set
+/// costs; [`CodedPrefix::outgrown`] says when
 /// the set has grown enough that a longer prefix is worth building.
 #[derive(Clone, PartialEq, Eq)]
 pub struct CodedPrefix {
@@ -238,7 +266,7 @@ impl std::fmt::Debug for CodedPrefix {
 impl CodedPrefix {
     /// The prefix length a set of `count` values keeps.
     pub fn len_for(count: usize) -> u64 {
-        ((count / 8) as u64).next_power_of_two().clamp(64, MAX_PREFIX_SYMBOLS)
+        ((count / 4) as u64).next_power_of_two().clamp(64, MAX_PREFIX_SYMBOLS)
     }
 
     /// The prefix of a set holding exactly `values`.
@@ -315,10 +343,20 @@ mod tests {
         let a: Vec<i64> = (0..10_000).collect();
         let b: Vec<i64> = (0..10_000).filter(|v| v % 1000 != 3).collect();
         let (sa, sb) = (OddSketch::of_values(&a), OddSketch::of_values(&b));
-        assert_eq!(OddSketch::from_bytes(&sa.to_bytes()), Some(sa));
+        assert_eq!(OddSketch::from_bytes(&sa.to_bytes(ODD_SKETCH_LEVELS)), Some((sa, ODD_SKETCH_LEVELS)));
+        let (lite, levels) = OddSketch::from_bytes(&sa.to_bytes(1)).unwrap();
+        assert_eq!(levels, 1);
         assert_eq!(OddSketch::from_bytes(&[0; 7]), None);
-        let estimate = sa.difference_estimate(&sb, 1 << 16);
-        assert!((9..=12).contains(&estimate), "{estimate} for 10");
-        assert_eq!(sa.difference_estimate(&sa, 1 << 16), 0);
+        for (theirs, levels) in [(lite, 1), (sa, ODD_SKETCH_LEVELS)] {
+            let estimate = sb.difference_estimate(&theirs, levels, 1 << 16).unwrap();
+            assert!((9..=12).contains(&estimate), "{estimate} for 10");
+            assert_eq!(sa.difference_estimate(&sa, levels, 1 << 16), Some(0));
+        }
+        // A difference of 3000: one level is saturated, all five resolve it.
+        let c: Vec<i64> = (0..10_000).filter(|v| v % 10 < 7).collect();
+        let sc = OddSketch::of_values(&c);
+        assert_eq!(sa.difference_estimate(&sc, 1, 1 << 16), None);
+        let estimate = sa.difference_estimate(&sc, ODD_SKETCH_LEVELS, 1 << 16).unwrap();
+        assert!((2000..=4000).contains(&estimate), "{estimate} for 3000");
     }
 }

@@ -97,14 +97,15 @@
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
-use crate::core::coding::{IndexSequence, OddSketch, Symbol, ODD_SKETCH_BYTES};
+use crate::core::coding::{
+    IndexSequence, OddSketch, Symbol, CHECK_BYTES, ODD_SKETCH_BYTES, ODD_SKETCH_LEVELS, ODD_SKETCH_LITE_BYTES,
+};
 use crate::core::fingerprint::Fingerprint;
 use crate::core::set::MessageSet;
 
-/// Bytes of one coded symbol on the wire: 8 (xor of values) + 4 (xor of checksums).
-pub const SYMBOL_BYTES: usize = 12;
-/// Most symbols in one `reconcile_symbols` message (about 64 KB of base64).
-pub const MAX_SYMBOLS_PER_MESSAGE: u64 = 4096;
+/// Most symbols in one `reconcile_symbols` message (at most 176 KB, 234 KB
+/// of base64; 96 KB for dense ids).
+pub const MAX_SYMBOLS_PER_MESSAGE: u64 = 16_384;
 /// Most symbols a decoder accumulates from one peer (768 KB of memory).
 pub const MAX_SYMBOLS: u64 = 1 << 16;
 /// Most values in one `reconcile_range` or `reconcile_values` message
@@ -112,14 +113,19 @@ pub const MAX_SYMBOLS: u64 = 1 << 16;
 pub const MAX_VALUES_PER_MESSAGE: usize = 8192;
 /// Most symbol batches a decoder requests before it falls back to a listing.
 pub const MAX_ROUNDS: u32 = 8;
-/// Share of the full-state cost that coded symbols may take before the
-/// decoder gives up on them and lists its set instead.
-pub const SYMBOL_BUDGET_PERCENT: u64 = 5;
+/// Share of what listing the sets would cost that coded symbols may take
+/// before the decoder gives up on them and lists its set instead. Symbols
+/// cost about 1.45 · d · (key width + 3) bytes and a listing about
+/// |A ∪ B| · (packed value width), so at 30% a random-i64 set keeps to
+/// symbols up to a difference of about a sixth of the set (16 B per
+/// differing value against 7.5 B per listed one), and dense ids (6 B per
+/// symbol, 1 B per listed value) switch to the listing at a thirtieth.
+pub const SYMBOL_BUDGET_PERCENT: u64 = 30;
 /// Symbols added to every size estimate: covers small two-sided
 /// differences that the counts do not reveal.
 const INITIAL_SYMBOL_SLACK: u64 = 6;
 /// Bytes of the digest prefix in a summary.
-const SUMMARY_DIGEST_BYTES: usize = 16;
+const SUMMARY_DIGEST_BYTES: usize = 12;
 
 /// A reconciliation message. Each variant is one wire payload whose `type`
 /// is the snake_case name given here; field order is wire order.
@@ -148,9 +154,16 @@ pub enum ReconcileMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         parity: Option<String>,
     },
-    /// The decoder asks for the symbols `[start, end)`.
+    /// The decoder asks for the symbols `[start, end)`, and with
+    /// `parity: true` for the sender's whole odd sketch beside them (it had
+    /// none, or only its first level, which was saturated).
     #[serde(rename = "reconcile_more")]
-    More { start: u64, end: u64 },
+    More {
+        start: u64,
+        end: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        parity: Option<bool>,
+    },
     /// All of the sender's values in `[lo, hi)` (`hi` absent = no upper
     /// bound), as a packed list (base64 of delta varints, see `pack_values`).
     #[serde(rename = "reconcile_range")]
@@ -196,7 +209,9 @@ impl ReconcileMessage {
             ReconcileMessage::Symbols { summary, start, symbols, parity } => {
                 1 + bytes(summary) + int(*start) + bytes(symbols) + optional(parity)
             }
-            ReconcileMessage::More { start, end } => int(*start) + int(end.saturating_sub(*start)),
+            ReconcileMessage::More { start, end, parity } => {
+                int(*start) + int(end.saturating_sub(*start)) + u64::from(parity.is_some())
+            }
             ReconcileMessage::Range { lo, hi, values } => int(zigzag(*lo)) + hi.map_or(1, |h| 1 + int(zigzag(h))) + bytes(values),
             ReconcileMessage::Values { values } => bytes(values),
         }
@@ -283,8 +298,11 @@ impl Session {
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Decoder {
     peer: SetSummary,
-    /// The peer's odd sketch, from its first batch, until it has been used.
-    parity: Option<OddSketch>,
+    /// The peer's odd sketch and how many levels it carries, from a batch
+    /// that had one, until it has been used.
+    parity: Option<(OddSketch, usize)>,
+    /// Whether the whole sketch has been asked for (once per session).
+    asked_parity: bool,
     symbols: Vec<Symbol>,
     batches: u32,
 }
@@ -306,10 +324,10 @@ pub fn initiate(set: &MessageSet) -> ReconcileMessage {
 /// instead of the initiator's values reaching the responder half a round
 /// trip after the decode.
 pub fn initiate_repair(set: &MessageSet) -> ReconcileMessage {
-    let count = OPENER_SYMBOLS.min(symbols_within(symbol_budget_bytes(set, set.len() as u64)));
+    let count = OPENER_SYMBOLS.min(symbols_within(set, symbol_budget_bytes(set, set.len() as u64)));
     ReconcileMessage::Open {
         summary: SetSummary::of_set(set).encode(),
-        parity: Some(encode_parity(&set.odd_sketch())),
+        parity: Some(encode_parity(&set.odd_sketch(), ODD_SKETCH_LEVELS)),
         symbols: (count >= INITIAL_SYMBOL_SLACK).then(|| encode_symbols(&set.coded_symbols(0, count))),
     }
 }
@@ -333,7 +351,7 @@ pub fn respond(set: &MessageSet, session: &mut Session, msg: &ReconcileMessage) 
                 None => on_open(set, peer, parity),
             })
         }
-        ReconcileMessage::More { start, end } => on_more(set, *start, *end),
+        ReconcileMessage::More { start, end, parity } => on_more(set, *start, *end, parity.unwrap_or(false)),
         ReconcileMessage::Symbols { summary, start, symbols, parity } => {
             let peer = SetSummary::decode(summary)?;
             let batch = decode_symbols(symbols)?;
@@ -348,31 +366,47 @@ pub fn respond(set: &MessageSet, session: &mut Session, msg: &ReconcileMessage) 
 }
 
 /// The responder's answer to an opener: nothing when the digests agree,
-/// otherwise a first symbol batch sized from what the opener tells (the
-/// count difference, and the difference estimate if it carried a sketch),
-/// or the whole set as listings when a sketch would not pay.
-fn on_open(set: &MessageSet, peer: SetSummary, peer_parity: Option<OddSketch>) -> Step {
+/// otherwise a first symbol batch sized from what the opener tells, or the
+/// whole set as listings when a sketch would not pay.
+///
+/// With the peer's odd sketch, the batch is sized from the estimate. On
+/// counts alone, the bet is on the common case, a side that missed some
+/// values (`d` = the count difference `c`): a batch for `d = c` and no
+/// sketch, so a one-sided difference of one value costs one symbol and
+/// two summaries; if the bet loses, the decoder asks for the sketch. Equal
+/// counts (values missing on both sides) say nothing, so that batch is
+/// small and carries the first level of our sketch (32 bytes, good to a
+/// difference of about 200), as do large count differences, where 32 bytes
+/// are nothing beside the symbols.
+fn on_open(set: &MessageSet, peer: SetSummary, peer_parity: Option<(OddSketch, usize)>) -> Step {
     let own = SetSummary::of_set(set);
     if own == peer {
         return Step { done: true, ..Step::default() };
     }
     let own_parity = set.odd_sketch();
-    let estimate = peer_parity.map_or(0, |theirs| own_parity.difference_estimate(&theirs, MAX_SYMBOLS));
-    let needed = symbols_to_decode(estimate.max(own.count.abs_diff(peer.count)));
-    let budget = symbols_within(symbol_budget_bytes(set, peer.count));
-    // With an estimate, spend up to the budget unless even twice the budget
-    // would not be expected to decode; on counts alone, only if it fits.
-    let sketch_pays = own.count > 0
-        && peer.count > 0
-        && if peer_parity.is_some() { needed <= 2 * budget } else { needed <= budget };
-    let replies = if sketch_pays {
-        let first_batch = needed.min(budget).min(MAX_SYMBOLS_PER_MESSAGE);
+    let count_difference = own.count.abs_diff(peer.count);
+    let estimate = peer_parity
+        .and_then(|(theirs, levels)| own_parity.difference_estimate(&theirs, levels, MAX_SYMBOLS))
+        .map(|estimate| estimate.max(count_difference));
+    let budget = symbols_within(set, symbol_budget_bytes(set, peer.count));
+    let (first_batch, sketch_pays, parity_levels) = match (estimate, peer_parity) {
+        // With an estimate, spend up to the budget unless even twice the
+        // budget would not be expected to decode.
+        (Some(d), _) => (symbols_to_decode(d, INITIAL_SYMBOL_SLACK), symbols_to_decode(d, 0) <= 2 * budget, None),
+        // Their sketch was cut short and saturated: send ours whole.
+        (None, Some(_)) => (INITIAL_SYMBOLS, true, Some(ODD_SKETCH_LEVELS)),
+        (None, None) if count_difference == 0 => (INITIAL_SYMBOLS, true, Some(1)),
+        (None, None) => {
+            let lite = (count_difference > LITE_PARITY_ABOVE_COUNT_DIFFERENCE).then_some(1);
+            (symbols_to_decode(count_difference, 0), symbols_to_decode(count_difference, 0) <= budget, lite)
+        }
+    };
+    let replies = if own.count > 0 && peer.count > 0 && sketch_pays {
         vec![ReconcileMessage::Symbols {
             summary: own.encode(),
             start: 0,
-            symbols: encode_symbols(&set.coded_symbols(0, first_batch)),
-            // The decoder needs our sketch only if it has not sent its own.
-            parity: peer_parity.is_none().then(|| encode_parity(&own_parity)),
+            symbols: encode_symbols(&set.coded_symbols(0, first_batch.min(budget).min(MAX_SYMBOLS_PER_MESSAGE).max(1))),
+            parity: parity_levels.map(|levels| encode_parity(&own_parity, levels)),
         }]
     } else {
         list_set(set)
@@ -380,7 +414,13 @@ fn on_open(set: &MessageSet, peer: SetSummary, peer_parity: Option<OddSketch>) -
     Step { replies, values_to_insert: Vec::new(), done: true }
 }
 
-fn on_more(set: &MessageSet, start: u64, end: u64) -> Result<Step, ReconcileError> {
+/// Symbols of the first batch when nothing tells the size of the difference.
+const INITIAL_SYMBOLS: u64 = 4;
+/// Count differences up to this get a first batch without a sketch (see
+/// [`on_open`]).
+const LITE_PARITY_ABOVE_COUNT_DIFFERENCE: u64 = 32;
+
+fn on_more(set: &MessageSet, start: u64, end: u64, parity: bool) -> Result<Step, ReconcileError> {
     if start >= end || end - start > MAX_SYMBOLS_PER_MESSAGE || end > MAX_SYMBOLS {
         return Err(ReconcileError(format!(
             "reconcile_more [{start}, {end}) is empty or exceeds {MAX_SYMBOLS_PER_MESSAGE} symbols per message or {MAX_SYMBOLS} in all"
@@ -390,7 +430,7 @@ fn on_more(set: &MessageSet, start: u64, end: u64) -> Result<Step, ReconcileErro
         summary: SetSummary::of_set(set).encode(),
         start,
         symbols: encode_symbols(&set.coded_symbols(start, end)),
-        parity: None,
+        parity: parity.then(|| encode_parity(&set.odd_sketch(), ODD_SKETCH_LEVELS)),
     };
     Ok(Step { replies: vec![reply], values_to_insert: Vec::new(), done: true })
 }
@@ -403,14 +443,14 @@ fn on_symbols(
     peer: SetSummary,
     start: u64,
     batch: Vec<Symbol>,
-    parity: Option<OddSketch>,
+    parity: Option<(OddSketch, usize)>,
 ) -> Step {
     let received = session.decoder.as_ref().map(|d| (d.symbols.len() as u64, d.peer == peer, d.batches));
     match received {
         // A re-request after the peer's set changed (below) is answered.
         Some((0, _, _)) if start == 0 => {}
         None | Some(_) if start == 0 => {
-            session.decoder = Some(Decoder { peer, parity, symbols: Vec::new(), batches: 0 });
+            session.decoder = Some(Decoder { peer, parity, asked_parity: false, symbols: Vec::new(), batches: 0 });
         }
         Some((len, true, _)) if len == start => {}
         Some((len, false, batches)) if len == start && batches < MAX_ROUNDS => {
@@ -420,7 +460,7 @@ fn on_symbols(
             decoder.symbols.clear();
             decoder.batches += 1;
             let end = (start + batch.len() as u64).min(MAX_SYMBOLS_PER_MESSAGE);
-            let reply = ReconcileMessage::More { start: 0, end };
+            let reply = ReconcileMessage::More { start: 0, end, parity: None };
             return Step { replies: vec![reply], values_to_insert: Vec::new(), done: false };
         }
         // A batch that does not extend ours: a late answer to a request of
@@ -435,6 +475,9 @@ fn on_symbols(
     }
     let decoder = session.decoder.as_mut().expect("set above");
     decoder.peer = peer;
+    if parity.is_some() {
+        decoder.parity = parity;
+    }
     decoder.symbols.extend(batch);
     decoder.batches += 1;
     let received = decoder.symbols.len() as u64;
@@ -444,25 +487,35 @@ fn on_symbols(
         return Step { replies: values_messages(&ours_only), values_to_insert: theirs_only, done: true };
     }
 
-    // After the first failure, jump to what the odd sketches say the
-    // difference needs; after later ones (the estimate was low), grow by a
-    // quarter: the estimate is within about 30%, so small steps waste less.
-    let estimate = match decoder.parity.take() {
-        Some(theirs) => set.odd_sketch().difference_estimate(&theirs, MAX_SYMBOLS),
-        None => 0,
-    }
-    .max(set.len().abs_diff(peer.count as usize) as u64);
-    let wanted = (received + (received / 4).max(16)).max(symbols_to_decode(estimate));
+    // With a sketch, jump to what it says the difference needs; after later
+    // failures (the estimate was low), grow by a quarter: the estimate is
+    // within about 30%, so small steps waste less. Without one (the counts
+    // misled, or its first level was saturated), ask for the whole sketch
+    // beside twice the symbols.
+    let count_difference = set.len().abs_diff(peer.count as usize) as u64;
+    let estimate = decoder
+        .parity
+        .take()
+        .map(|(theirs, levels)| set.odd_sketch().difference_estimate(&theirs, levels, MAX_SYMBOLS));
+    let ask_parity = matches!(estimate, None | Some(None)) && !decoder.asked_parity;
+    let estimate = estimate.flatten().unwrap_or(0).max(count_difference);
+    let wanted = if ask_parity {
+        decoder.asked_parity = true;
+        (2 * received).max(symbols_to_decode(estimate, INITIAL_SYMBOL_SLACK)).max(received + 16)
+    } else {
+        (received + (received / 4).max(16)).max(symbols_to_decode(estimate, INITIAL_SYMBOL_SLACK))
+    };
     // Spend up to the budget; give up at once only when even twice the
     // budget would not be expected to decode (disjoint sets, partitions).
-    let budget = symbols_within(symbol_budget_bytes(set, peer.count));
-    let hopeless = symbols_to_decode(estimate) > 2 * budget;
+    let budget = symbols_within(set, symbol_budget_bytes(set, peer.count));
+    let hopeless = symbols_to_decode(estimate, 0) > 2 * budget;
     let end = wanted.min(budget).min(received + MAX_SYMBOLS_PER_MESSAGE).min(MAX_SYMBOLS);
     if decoder.batches >= MAX_ROUNDS || hopeless || end <= received {
         session.decoder = None;
         return Step { replies: list_set(set), values_to_insert: Vec::new(), done: true };
     }
-    Step { replies: vec![ReconcileMessage::More { start: received, end }], values_to_insert: Vec::new(), done: false }
+    let more = ReconcileMessage::More { start: received, end, parity: ask_parity.then_some(true) };
+    Step { replies: vec![more], values_to_insert: Vec::new(), done: false }
 }
 
 /// A peer's complete listing of `[lo, hi)`: take its values, answer with ours
@@ -504,36 +557,58 @@ fn values_messages(values: &[i64]) -> Vec<ReconcileMessage> {
     chunks(values).map(|piece| ReconcileMessage::Values { values: pack_values(piece) }).collect()
 }
 
-/// Symbols that decode a difference of `d` values with high probability:
-/// measured, the rateless IBLT needs 1.35–1.45·d at d = 1000 and up to
-/// 2.7·d at d ≤ 10 (small differences vary more).
-fn symbols_to_decode(d: u64) -> u64 {
+/// Symbols that decode a difference of `d` values with high probability
+/// (plus `slack`): measured, the rateless IBLT needs 1.35–1.45·d at
+/// d = 1000 and up to 2.7·d at d ≤ 10 (small differences vary more). One
+/// value alone always decodes from the first symbol, which holds every value.
+fn symbols_to_decode(d: u64, slack: u64) -> u64 {
     // Counts come from the peer: clamp before the arithmetic.
     let d = d.min(MAX_SYMBOLS);
-    d + d * 45 / 100 + (2.5 * (d as f64).sqrt()) as u64 + INITIAL_SYMBOL_SLACK
+    if d <= 1 {
+        return 1 + slack;
+    }
+    d + d * 45 / 100 + (2.5 * (d as f64).sqrt()) as u64 + slack
 }
 
-/// How many symbols fit in `bytes` of base64.
-fn symbols_within(bytes: u64) -> u64 {
-    bytes / 4 * 3 / SYMBOL_BYTES as u64
+/// Bytes of a key in this set's symbols: what the largest xor of its values
+/// can need (the bytes of its largest value, all 8 if any is negative).
+fn key_width(set: &MessageSet) -> usize {
+    match (set.select(0), set.select(set.len().saturating_sub(1))) {
+        (Some(min), Some(max)) if min >= 0 => (8 - (max as u64).leading_zeros() as usize / 8).max(1),
+        (Some(_), Some(_)) => 8,
+        _ => 1,
+    }
 }
 
-/// The most symbol bytes worth spending: a share of what listing the larger
-/// of the two sets would cost (the peer's list length is estimated from its
-/// count and our average value width).
+/// How many of this set's symbols fit in `bytes` (raw).
+fn symbols_within(set: &MessageSet, bytes: u64) -> u64 {
+    bytes / (key_width(set) + CHECK_BYTES) as u64
+}
+
+/// The most raw symbol bytes worth spending: a share of what listing the
+/// larger of the two sets would cost, estimated from the average gap
+/// between our values (a packed listing spends one varint per gap).
 fn symbol_budget_bytes(set: &MessageSet, peer_count: u64) -> u64 {
-    let own_list = set.json_list_len();
-    let width = if set.is_empty() { 8 } else { own_list.div_ceil(set.len() as u64) };
-    own_list.max(peer_count.saturating_mul(width)) / 100 * SYMBOL_BUDGET_PERCENT
+    let per_value = match (set.select(0), set.select(set.len().saturating_sub(1))) {
+        (Some(min), Some(max)) => {
+            let gap = (max as u64).wrapping_sub(min as u64) / set.len() as u64;
+            (64 - gap.leading_zeros() as u64).div_ceil(7).max(1)
+        }
+        _ => 8,
+    };
+    (set.len() as u64).max(peer_count).saturating_mul(per_value) / 100 * SYMBOL_BUDGET_PERCENT
 }
 
-fn encode_parity(sketch: &OddSketch) -> String {
-    base64_encode(&sketch.to_bytes())
+/// The first `levels` levels of an odd sketch: 1 (32 bytes) or all 5 (160).
+fn encode_parity(sketch: &OddSketch, levels: usize) -> String {
+    base64_encode(&sketch.to_bytes(levels))
 }
 
-fn decode_parity(text: &str) -> Result<OddSketch, ReconcileError> {
+fn decode_parity(text: &str) -> Result<(OddSketch, usize), ReconcileError> {
     base64_decode(text).and_then(|bytes| OddSketch::from_bytes(&bytes)).ok_or_else(|| {
-        ReconcileError(format!("parity is not base64 of an odd sketch of {ODD_SKETCH_BYTES} bytes"))
+        ReconcileError(format!(
+            "parity is not base64 of an odd sketch of {ODD_SKETCH_LITE_BYTES} or {ODD_SKETCH_BYTES} bytes"
+        ))
     })
 }
 
@@ -592,28 +667,41 @@ fn decode_difference(set: &MessageSet, cells: &mut [Symbol], peer: &SetSummary) 
     (SetSummary::of_fingerprint(&theirs) == *peer).then_some((ours_only, theirs_only))
 }
 
+/// Symbols as base64 of `width ‖ (key: width bytes LE, check: 3 bytes LE)*`,
+/// where `width` is the fewest bytes that hold every key: the xor of dense
+/// ids below 2^24 needs 3, so a symbol of a Maelstrom-like set is 6 bytes.
 fn encode_symbols(symbols: &[Symbol]) -> String {
-    let mut bytes = Vec::with_capacity(symbols.len() * SYMBOL_BYTES);
+    let widest = symbols.iter().map(|s| s.key).fold(0, |a, k| a | k);
+    let width = 8 - widest.leading_zeros() as usize / 8;
+    let mut bytes = Vec::with_capacity(1 + symbols.len() * (width + CHECK_BYTES));
+    bytes.push(width as u8);
     for s in symbols {
-        bytes.extend_from_slice(&s.key.to_le_bytes());
-        bytes.extend_from_slice(&s.check.to_le_bytes());
+        bytes.extend_from_slice(&s.key.to_le_bytes()[..width]);
+        bytes.extend_from_slice(&s.check.to_le_bytes()[..CHECK_BYTES]);
     }
     base64_encode(&bytes)
 }
 
 fn decode_symbols(text: &str) -> Result<Vec<Symbol>, ReconcileError> {
-    let bytes = base64_decode(text)
-        .filter(|b| b.len() % SYMBOL_BYTES == 0 && (b.len() / SYMBOL_BYTES) as u64 <= MAX_SYMBOLS_PER_MESSAGE)
-        .ok_or_else(|| {
-            ReconcileError(format!(
-                "symbols are not base64 of at most {MAX_SYMBOLS_PER_MESSAGE} {SYMBOL_BYTES}-byte symbols"
-            ))
-        })?;
-    Ok(bytes
-        .chunks_exact(SYMBOL_BYTES)
-        .map(|c| Symbol {
-            key: u64::from_le_bytes(c[..8].try_into().expect("8 bytes")),
-            check: u32::from_le_bytes(c[8..].try_into().expect("4 bytes")),
+    let bad = || {
+        ReconcileError(format!(
+            "symbols are not base64 of a key width (0 to 8) and at most {MAX_SYMBOLS_PER_MESSAGE} symbols of that many key bytes and {CHECK_BYTES} check bytes"
+        ))
+    };
+    let bytes = base64_decode(text).ok_or_else(bad)?;
+    let (&width, cells) = bytes.split_first().ok_or_else(bad)?;
+    let size = usize::from(width) + CHECK_BYTES;
+    if width > 8 || cells.len() % size != 0 || (cells.len() / size) as u64 > MAX_SYMBOLS_PER_MESSAGE {
+        return Err(bad());
+    }
+    let width = usize::from(width);
+    Ok(cells
+        .chunks_exact(size)
+        .map(|c| {
+            let (mut key, mut check) = ([0u8; 8], [0u8; 4]);
+            key[..width].copy_from_slice(&c[..width]);
+            check[..CHECK_BYTES].copy_from_slice(&c[width..]);
+            Symbol { key: u64::from_le_bytes(key), check: u32::from_le_bytes(check) }
         })
         .collect())
 }
@@ -801,10 +889,10 @@ mod tests {
     #[test]
     fn summary_round_trips_and_is_short() {
         for count in [0, 1, 127, 128, 100_000, u64::MAX] {
-            let summary = SetSummary { count, digest: [7; 16] };
+            let summary = SetSummary { count, digest: [7; SUMMARY_DIGEST_BYTES] };
             assert_eq!(SetSummary::decode(&summary.encode()), Ok(summary));
         }
-        assert_eq!(SetSummary { count: 100_000, digest: [0; 16] }.encode().len(), 26);
+        assert_eq!(SetSummary { count: 100_000, digest: [0; SUMMARY_DIGEST_BYTES] }.encode().len(), 20);
         assert!(SetSummary::decode("AAAA").is_err());
     }
 
@@ -859,14 +947,14 @@ mod tests {
         let mut session = Session::default();
         let first = on_open(&theirs, SetSummary::of_set(&ours), None);
         let step = respond(&ours, &mut session, &first.replies[0]).unwrap();
-        let [ReconcileMessage::More { start, end }] = step.replies[..] else { panic!("{step:?}") };
+        let [ReconcileMessage::More { start, end, .. }] = step.replies[..] else { panic!("{step:?}") };
         assert!(session.is_active());
         theirs.insert(-1);
-        let more = on_more(&theirs, start, end).unwrap();
+        let more = on_more(&theirs, start, end, false).unwrap();
         let step = respond(&ours, &mut session, &more.replies[0]).unwrap();
-        let [ReconcileMessage::More { start: 0, end: again }] = step.replies[..] else { panic!("{step:?}") };
+        let [ReconcileMessage::More { start: 0, end: again, .. }] = step.replies[..] else { panic!("{step:?}") };
         assert_eq!(again, end);
-        let all = on_more(&theirs, 0, again).unwrap();
+        let all = on_more(&theirs, 0, again, false).unwrap();
         let step = respond(&ours, &mut session, &all.replies[0]).unwrap();
         assert!(step.done && !session.is_active(), "{step:?}");
         let mut expected: Vec<i64> = theirs.to_vec().into_iter().filter(|v| !ours.contains(*v)).collect();
@@ -882,14 +970,14 @@ mod tests {
         let mut session = Session::default();
         let first = on_open(&theirs, SetSummary::of_set(&ours), None);
         let step = respond(&ours, &mut session, &first.replies[0]).unwrap();
-        let [ReconcileMessage::More { start, end }] = step.replies[..] else { panic!("{step:?}") };
+        let [ReconcileMessage::More { start, end, .. }] = step.replies[..] else { panic!("{step:?}") };
         // A new repair's first batch (of another size) arrives before the
         // answer to `More`.
-        let second = on_more(&theirs, 0, 5).unwrap();
+        let second = on_more(&theirs, 0, 5, false).unwrap();
         let step = respond(&ours, &mut session, &second.replies[0]).unwrap();
         assert!(!step.done && session.decoder.as_ref().is_some_and(|d| d.symbols.len() == 5), "{step:?}");
         assert_ne!(start, 5);
-        let late = on_more(&theirs, start, end).unwrap();
+        let late = on_more(&theirs, start, end, false).unwrap();
         let step = respond(&ours, &mut session, &late.replies[0]).unwrap();
         assert_eq!(step, Step::default());
         assert!(session.is_active());
@@ -898,8 +986,8 @@ mod tests {
     #[test]
     fn hostile_counts_do_not_overflow() {
         let set: MessageSet = (0..10).collect();
-        let summary = SetSummary { count: u64::MAX, digest: [1; 16] }.encode();
-        for parity in [None, Some(encode_parity(&MessageSet::new().odd_sketch()))] {
+        let summary = SetSummary { count: u64::MAX, digest: [1; SUMMARY_DIGEST_BYTES] }.encode();
+        for parity in [None, Some(encode_parity(&MessageSet::new().odd_sketch(), ODD_SKETCH_LEVELS))] {
             let step = respond(&set, &mut Session::default(), &ReconcileMessage::Open { summary: summary.clone(), parity, symbols: None });
             assert!(step.is_ok_and(|s| !s.replies.is_empty()));
         }
@@ -913,9 +1001,9 @@ mod tests {
             ReconcileMessage::Open { summary: "!!".into(), parity: None, symbols: None },
             ReconcileMessage::Open { summary: SetSummary::of_set(&set).encode(), parity: Some("AAAA".into()), symbols: None },
             ReconcileMessage::Open { summary: SetSummary::of_set(&set).encode(), parity: None, symbols: Some("A".into()) },
-            ReconcileMessage::More { start: u64::MAX - 1, end: u64::MAX },
-            ReconcileMessage::More { start: 5, end: 5 },
-            ReconcileMessage::More { start: 0, end: MAX_SYMBOLS + 1 },
+            ReconcileMessage::More { start: u64::MAX - 1, end: u64::MAX, parity: None },
+            ReconcileMessage::More { start: 5, end: 5, parity: None },
+            ReconcileMessage::More { start: 0, end: MAX_SYMBOLS + 1, parity: Some(true) },
             ReconcileMessage::Symbols {
                 summary: SetSummary::of_set(&set).encode(),
                 start: 0,

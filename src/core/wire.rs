@@ -506,7 +506,11 @@ fn payload_from_fields(kind: &str, f: &BodyFields) -> Result<Payload, PayloadErr
             symbols: f.req("symbols")?,
             parity: f.opt("parity")?,
         }),
-        "reconcile_more" => Payload::Reconcile(ReconcileMessage::More { start: f.req("start")?, end: f.req("end")? }),
+        "reconcile_more" => Payload::Reconcile(ReconcileMessage::More {
+            start: f.req("start")?,
+            end: f.req("end")?,
+            parity: f.opt("parity")?,
+        }),
         "reconcile_range" => {
             Payload::Reconcile(ReconcileMessage::Range { lo: f.req("lo")?, hi: f.opt("hi")?, values: f.req("values")? })
         }
@@ -1168,7 +1172,10 @@ mod tests {
         assert_eq!(decode(line.as_bytes()), Decoded::Message(env));
         let set = (0..50).collect();
         let openers = [crate::core::reconcile::initiate(&set), crate::core::reconcile::initiate_repair(&set)];
-        for msg in openers.into_iter().chain([ReconcileMessage::More { start: 6, end: 40 }]) {
+        for msg in openers.into_iter().chain([
+            ReconcileMessage::More { start: 6, end: 40, parity: None },
+            ReconcileMessage::More { start: 6, end: 40, parity: Some(true) },
+        ]) {
             let env = Envelope {
                 src: "n2".into(),
                 dest: "n1".into(),
