@@ -109,6 +109,8 @@ pub const ODD_SKETCH_LEVELS: usize = 5;
 pub const ODD_SKETCH_BYTES: usize = ODD_SKETCH_LEVELS * ODD_SKETCH_WORDS * 8;
 /// Bytes of its first level alone, which resolves differences up to about 200.
 pub const ODD_SKETCH_LITE_BYTES: usize = ODD_SKETCH_WORDS * 8;
+/// Bytes of its first level folded to 128 bits (up to about 150).
+pub const ODD_SKETCH_FOLDED_BYTES: usize = 16;
 
 /// An odd sketch (Mitzenmacher, Pagh, Pham 2014) at several sampling rates:
 /// each sampled value flips one bit, so the xor of two sides' sketches is the
@@ -139,32 +141,28 @@ impl OddSketch {
         sketch
     }
 
-    /// The first `levels` levels, little-endian words.
-    pub fn to_bytes(&self, levels: usize) -> Vec<u8> {
-        self.0.iter().take(levels).flatten().flat_map(|word| word.to_le_bytes()).collect()
+    /// Level 0 folded to 128 bits (its two halves xored): the odd sketch of
+    /// every value at 128 bits, since a bit's parity over `{j, j + 128}` is
+    /// the parity of the values whose hash is `j` modulo 128.
+    pub fn folded(&self) -> [u64; 2] {
+        [self.0[0][0] ^ self.0[0][2], self.0[0][1] ^ self.0[0][3]]
     }
 
-    /// A sketch of one level ([`ODD_SKETCH_LITE_BYTES`]) or all of them
-    /// ([`ODD_SKETCH_BYTES`]), with how many levels it carries; `None` for
-    /// any other length. Missing levels read as empty.
-    pub fn from_bytes(bytes: &[u8]) -> Option<(Self, usize)> {
-        let levels = match bytes.len() {
-            ODD_SKETCH_LITE_BYTES => 1,
-            ODD_SKETCH_BYTES => ODD_SKETCH_LEVELS,
-            _ => return None,
+    /// The sketch as sent: folded ([`ODD_SKETCH_FOLDED_BYTES`]), level 0
+    /// alone ([`ODD_SKETCH_LITE_BYTES`]) or all levels ([`ODD_SKETCH_BYTES`]).
+    pub fn to_bytes(&self, form: SketchForm) -> Vec<u8> {
+        let words: Vec<u64> = match form {
+            SketchForm::Folded => self.folded().to_vec(),
+            SketchForm::Levels(levels) => self.0.iter().take(levels).flatten().copied().collect(),
         };
-        let mut words = [[0u64; ODD_SKETCH_WORDS]; ODD_SKETCH_LEVELS];
-        for (word, chunk) in words.iter_mut().flatten().zip(bytes.chunks_exact(8)) {
-            *word = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
-        }
-        Some((OddSketch(words), levels))
+        words.iter().flat_map(|word| word.to_le_bytes()).collect()
     }
 
-    /// Estimated size of the symmetric difference between the two sketched
-    /// sets, from their first `levels` levels, at most `cap`; `None` when
-    /// every level given is saturated but the sketch was cut short (the
-    /// difference is beyond what one level resolves, a few hundred values).
-    /// With `k` sampled values a bit is set with probability
+    /// Estimated size of the symmetric difference between our set and the
+    /// one `theirs` sketches, at most `cap`; `None` when every level given
+    /// is saturated but the sketch was cut short (the difference is beyond
+    /// what it resolves: about 150 values folded, 200 on one level).
+    /// With `k` sampled values a bit of `s` is set with probability
     /// `(1 - q^k) / 2`, `q = 1 - 2/s`, so a level's count of set bits is
     /// inverted by bisection on `k` and scaled by the level's sampling rate.
     ///
@@ -176,8 +174,17 @@ impl OddSketch {
     /// not saturated either and agrees within a factor of two. Only
     /// correctly rounded float operations are used (`q^k` by squaring), so
     /// native and wasm agree to the bit. Saturated everywhere: `cap`.
-    pub fn difference_estimate(&self, other: &OddSketch, levels: usize, cap: u64) -> Option<u64> {
-        let levels = levels.clamp(1, ODD_SKETCH_LEVELS);
+    pub fn difference_estimate(&self, theirs: &PeerSketch, cap: u64) -> Option<u64> {
+        let (other, levels) = match theirs {
+            PeerSketch::Folded(words) => {
+                let ours = self.folded();
+                let ones = (ours[0] ^ words[0]).count_ones() + (ours[1] ^ words[1]).count_ones();
+                // Read up to 45% set: coarser than a whole level, but a
+                // folded sketch only sizes a first batch.
+                return (ones * 100 <= FOLDED_BITS * 45).then(|| sampled_values(ones, FOLDED_BITS).min(cap));
+            }
+            PeerSketch::Levels(other, levels) => (other, (*levels).clamp(1, ODD_SKETCH_LEVELS)),
+        };
         let ones: Vec<u32> = self
             .0
             .iter()
@@ -186,10 +193,10 @@ impl OddSketch {
             .map(|(a, b)| a.iter().zip(b).map(|(x, y)| (x ^ y).count_ones()).sum())
             .collect();
         let saturated = |level: usize| ones[level] * 100 > ODD_SKETCH_BITS * 36;
-        let estimate = |level: usize| sampled_values(ones[level]) << (2 * level);
+        let estimate = |level: usize| sampled_values(ones[level], ODD_SKETCH_BITS) << (2 * level);
         let Some(sparse) = (0..levels).rev().find(|&j| ones[j] >= ODD_SKETCH_MIN_ONES) else {
             // Too few differences to reach the threshold anywhere: level 0 counts them all.
-            return Some(sampled_values(ones[0]).min(cap));
+            return Some(sampled_values(ones[0], ODD_SKETCH_BITS).min(cap));
         };
         if sparse == levels - 1 && saturated(sparse) {
             return (levels == ODD_SKETCH_LEVELS).then_some(cap);
@@ -206,14 +213,52 @@ impl OddSketch {
     }
 }
 
+/// Bits of a folded sketch.
+const FOLDED_BITS: u32 = 128;
+
+/// How much of an odd sketch a message carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SketchForm {
+    /// Level 0 folded to 128 bits (16 bytes): every periodic check's opener.
+    Folded,
+    /// The first so many levels (1: 32 bytes, all 5: 160).
+    Levels(usize),
+}
+
+/// A peer's odd sketch as received.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PeerSketch {
+    Folded([u64; 2]),
+    /// The levels received (the rest read as empty) and how many.
+    Levels(OddSketch, usize),
+}
+
+impl PeerSketch {
+    /// A sketch in one of the three lengths [`OddSketch::to_bytes`] writes.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        let words: Vec<u64> = bytes.chunks(8).map(|c| Some(u64::from_le_bytes(c.try_into().ok()?))).collect::<Option<_>>()?;
+        match bytes.len() {
+            ODD_SKETCH_FOLDED_BYTES => Some(PeerSketch::Folded([words[0], words[1]])),
+            ODD_SKETCH_LITE_BYTES | ODD_SKETCH_BYTES => {
+                let mut levels = [[0u64; ODD_SKETCH_WORDS]; ODD_SKETCH_LEVELS];
+                for (word, value) in levels.iter_mut().flatten().zip(&words) {
+                    *word = *value;
+                }
+                Some(PeerSketch::Levels(OddSketch(levels), words.len() / ODD_SKETCH_WORDS))
+            }
+            _ => None,
+        }
+    }
+}
+
 /// Bits a level must have set before its count is trusted (below this,
 /// a handful of sampled values makes the estimate too noisy).
 const ODD_SKETCH_MIN_ONES: u32 = 24;
 
 /// The number of values `k` an odd-sketch level most plausibly sampled, given
 /// its count of set bits: the smallest `k` whose expected count reaches it.
-fn sampled_values(ones: u32) -> u64 {
-    let s = f64::from(ODD_SKETCH_BITS);
+fn sampled_values(ones: u32, bits: u32) -> u64 {
+    let s = f64::from(bits);
     let q = 1.0 - 2.0 / s;
     let expected_ones = |k: u64| s / 2.0 * (1.0 - pow_by_squaring(q, k));
     let (mut lo, mut hi) = (0u64, 1u64 << 20);
@@ -343,20 +388,23 @@ mod tests {
         let a: Vec<i64> = (0..10_000).collect();
         let b: Vec<i64> = (0..10_000).filter(|v| v % 1000 != 3).collect();
         let (sa, sb) = (OddSketch::of_values(&a), OddSketch::of_values(&b));
-        assert_eq!(OddSketch::from_bytes(&sa.to_bytes(ODD_SKETCH_LEVELS)), Some((sa, ODD_SKETCH_LEVELS)));
-        let (lite, levels) = OddSketch::from_bytes(&sa.to_bytes(1)).unwrap();
-        assert_eq!(levels, 1);
-        assert_eq!(OddSketch::from_bytes(&[0; 7]), None);
-        for (theirs, levels) in [(lite, 1), (sa, ODD_SKETCH_LEVELS)] {
-            let estimate = sb.difference_estimate(&theirs, levels, 1 << 16).unwrap();
-            assert!((9..=12).contains(&estimate), "{estimate} for 10");
-            assert_eq!(sa.difference_estimate(&sa, levels, 1 << 16), Some(0));
+        let forms = [SketchForm::Folded, SketchForm::Levels(1), SketchForm::Levels(ODD_SKETCH_LEVELS)];
+        let received: Vec<PeerSketch> = forms.iter().map(|&f| PeerSketch::from_bytes(&sa.to_bytes(f)).unwrap()).collect();
+        assert_eq!(received[2], PeerSketch::Levels(sa, ODD_SKETCH_LEVELS));
+        assert_eq!(received[0], PeerSketch::Folded(sa.folded()));
+        assert_eq!(PeerSketch::from_bytes(&[0; 7]), None);
+        assert_eq!(PeerSketch::from_bytes(&[0; 24]), None);
+        for theirs in &received {
+            let estimate = sb.difference_estimate(theirs, 1 << 16).unwrap();
+            assert!((9..=12).contains(&estimate), "{estimate} for 10 from {theirs:?}");
+            assert_eq!(sa.difference_estimate(theirs, 1 << 16), Some(0));
         }
-        // A difference of 3000: one level is saturated, all five resolve it.
+        // A difference of 3000: one level or a folded one is saturated, all five resolve it.
         let c: Vec<i64> = (0..10_000).filter(|v| v % 10 < 7).collect();
         let sc = OddSketch::of_values(&c);
-        assert_eq!(sa.difference_estimate(&sc, 1, 1 << 16), None);
-        let estimate = sa.difference_estimate(&sc, ODD_SKETCH_LEVELS, 1 << 16).unwrap();
+        assert_eq!(sc.difference_estimate(&received[0], 1 << 16), None);
+        assert_eq!(sc.difference_estimate(&received[1], 1 << 16), None);
+        let estimate = sc.difference_estimate(&received[2], 1 << 16).unwrap();
         assert!((2000..=4000).contains(&estimate), "{estimate} for 3000");
     }
 }

@@ -98,7 +98,8 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
 use crate::core::coding::{
-    IndexSequence, OddSketch, Symbol, CHECK_BYTES, ODD_SKETCH_BYTES, ODD_SKETCH_LEVELS, ODD_SKETCH_LITE_BYTES,
+    IndexSequence, OddSketch, PeerSketch, SketchForm, Symbol, CHECK_BYTES, ODD_SKETCH_BYTES, ODD_SKETCH_FOLDED_BYTES,
+    ODD_SKETCH_LEVELS, ODD_SKETCH_LITE_BYTES,
 };
 use crate::core::fingerprint::Fingerprint;
 use crate::core::set::MessageSet;
@@ -300,7 +301,7 @@ struct Decoder {
     peer: SetSummary,
     /// The peer's odd sketch and how many levels it carries, from a batch
     /// that had one, until it has been used.
-    parity: Option<(OddSketch, usize)>,
+    parity: Option<PeerSketch>,
     /// Whether the whole sketch has been asked for (once per session).
     asked_parity: bool,
     symbols: Vec<Symbol>,
@@ -310,7 +311,11 @@ struct Decoder {
 /// The opener of a periodic check: one short line, answered only if the
 /// digests differ.
 pub fn initiate(set: &MessageSet) -> ReconcileMessage {
-    ReconcileMessage::Open { summary: SetSummary::of_set(set).encode(), parity: None, symbols: None }
+    ReconcileMessage::Open {
+        summary: SetSummary::of_set(set).encode(),
+        parity: Some(encode_parity(&set.odd_sketch(), SketchForm::Folded)),
+        symbols: None,
+    }
 }
 
 /// The opener of a repair, when the initiator already knows the digests
@@ -327,7 +332,7 @@ pub fn initiate_repair(set: &MessageSet) -> ReconcileMessage {
     let count = OPENER_SYMBOLS.min(symbols_within(set, symbol_budget_bytes(set, set.len() as u64)));
     ReconcileMessage::Open {
         summary: SetSummary::of_set(set).encode(),
-        parity: Some(encode_parity(&set.odd_sketch(), ODD_SKETCH_LEVELS)),
+        parity: Some(encode_parity(&set.odd_sketch(), SketchForm::Levels(ODD_SKETCH_LEVELS))),
         symbols: (count >= INITIAL_SYMBOL_SLACK).then(|| encode_symbols(&set.coded_symbols(0, count))),
     }
 }
@@ -369,16 +374,17 @@ pub fn respond(set: &MessageSet, session: &mut Session, msg: &ReconcileMessage) 
 /// otherwise a first symbol batch sized from what the opener tells, or the
 /// whole set as listings when a sketch would not pay.
 ///
-/// With the peer's odd sketch, the batch is sized from the estimate. On
-/// counts alone, the bet is on the common case, a side that missed some
-/// values (`d` = the count difference `c`): a batch for `d = c` and no
-/// sketch, so a one-sided difference of one value costs one symbol and
-/// two summaries; if the bet loses, the decoder asks for the sketch. Equal
-/// counts (values missing on both sides) say nothing, so that batch is
-/// small and carries the first level of our sketch (32 bytes, good to a
-/// difference of about 200), as do large count differences, where 32 bytes
-/// are nothing beside the symbols.
-fn on_open(set: &MessageSet, peer: SetSummary, peer_parity: Option<(OddSketch, usize)>) -> Step {
+/// A periodic check's opener carries a folded sketch (16 bytes), which
+/// sizes the first batch for differences up to about 150 values: then the
+/// initiator decodes it and both sides hold the union one and a half round
+/// trips after the opener left. If it falls short (an unlucky draw), the
+/// decoder asks for more and our whole sketch. Beyond what the folded
+/// sketch resolves, the batch is sized for that much and carries our whole
+/// sketch (160 bytes), from which the decoder sizes the next. A repair opener carries the initiator's whole
+/// sketch. Without any sketch (no estimate), the bet is on the common case,
+/// a side that missed some values (`d` = the count difference `c`): a batch
+/// for `d = c`; if it loses, the decoder asks for our sketch.
+fn on_open(set: &MessageSet, peer: SetSummary, peer_parity: Option<PeerSketch>) -> Step {
     let own = SetSummary::of_set(set);
     if own == peer {
         return Step { done: true, ..Step::default() };
@@ -386,19 +392,35 @@ fn on_open(set: &MessageSet, peer: SetSummary, peer_parity: Option<(OddSketch, u
     let own_parity = set.odd_sketch();
     let count_difference = own.count.abs_diff(peer.count);
     let estimate = peer_parity
-        .and_then(|(theirs, levels)| own_parity.difference_estimate(&theirs, levels, MAX_SYMBOLS))
+        .and_then(|theirs| own_parity.difference_estimate(&theirs, MAX_SYMBOLS))
         .map(|estimate| estimate.max(count_difference));
     let budget = symbols_within(set, symbol_budget_bytes(set, peer.count));
-    let (first_batch, sketch_pays, parity_levels) = match (estimate, peer_parity) {
+    let whole = Some(SketchForm::Levels(ODD_SKETCH_LEVELS));
+    let (first_batch, sketch_pays, parity_form) = match (estimate, peer_parity) {
         // With an estimate, spend up to the budget unless even twice the
         // budget would not be expected to decode.
+        // A folded estimate of one value is nearly always exact, and one
+        // value decodes from the first symbol. Up to 20 it is off by a pair
+        // of values whose bits collided, at most; beyond, it is read to
+        // within about -20% and +30%: size for 30% more.
+        (Some(d), Some(PeerSketch::Folded(_))) => {
+            let (sized, slack) = match d {
+                0 | 1 => (d, 0),
+                2..=20 => (d, INITIAL_SYMBOL_SLACK),
+                _ => (d + d * 3 / 10, INITIAL_SYMBOL_SLACK),
+            };
+            (symbols_to_decode(sized, slack), symbols_to_decode(d, 0) <= 2 * budget, None)
+        }
         (Some(d), _) => (symbols_to_decode(d, INITIAL_SYMBOL_SLACK), symbols_to_decode(d, 0) <= 2 * budget, None),
+        // Beyond what their folded sketch resolves: send ours whole.
+        (None, Some(PeerSketch::Folded(_))) => {
+            let d = FOLDED_RESOLVES.max(count_difference);
+            (symbols_to_decode(d, INITIAL_SYMBOL_SLACK), symbols_to_decode(d, 0) <= 2 * budget, whole)
+        }
         // Their sketch was cut short and saturated: send ours whole.
-        (None, Some(_)) => (INITIAL_SYMBOLS, true, Some(ODD_SKETCH_LEVELS)),
-        (None, None) if count_difference == 0 => (INITIAL_SYMBOLS, true, Some(1)),
+        (None, Some(PeerSketch::Levels(..))) => (INITIAL_SYMBOLS, true, whole),
         (None, None) => {
-            let lite = (count_difference > LITE_PARITY_ABOVE_COUNT_DIFFERENCE).then_some(1);
-            (symbols_to_decode(count_difference, 0), symbols_to_decode(count_difference, 0) <= budget, lite)
+            (symbols_to_decode(count_difference, 0), symbols_to_decode(count_difference, 0) <= budget, None)
         }
     };
     let replies = if own.count > 0 && peer.count > 0 && sketch_pays {
@@ -406,7 +428,7 @@ fn on_open(set: &MessageSet, peer: SetSummary, peer_parity: Option<(OddSketch, u
             summary: own.encode(),
             start: 0,
             symbols: encode_symbols(&set.coded_symbols(0, first_batch.min(budget).min(MAX_SYMBOLS_PER_MESSAGE).max(1))),
-            parity: parity_levels.map(|levels| encode_parity(&own_parity, levels)),
+            parity: parity_form.map(|form| encode_parity(&own_parity, form)),
         }]
     } else {
         list_set(set)
@@ -414,11 +436,10 @@ fn on_open(set: &MessageSet, peer: SetSummary, peer_parity: Option<(OddSketch, u
     Step { replies, values_to_insert: Vec::new(), done: true }
 }
 
+/// About the largest difference a folded sketch resolves.
+const FOLDED_RESOLVES: u64 = 150;
 /// Symbols of the first batch when nothing tells the size of the difference.
 const INITIAL_SYMBOLS: u64 = 4;
-/// Count differences up to this get a first batch without a sketch (see
-/// [`on_open`]).
-const LITE_PARITY_ABOVE_COUNT_DIFFERENCE: u64 = 32;
 
 fn on_more(set: &MessageSet, start: u64, end: u64, parity: bool) -> Result<Step, ReconcileError> {
     if start >= end || end - start > MAX_SYMBOLS_PER_MESSAGE || end > MAX_SYMBOLS {
@@ -430,7 +451,7 @@ fn on_more(set: &MessageSet, start: u64, end: u64, parity: bool) -> Result<Step,
         summary: SetSummary::of_set(set).encode(),
         start,
         symbols: encode_symbols(&set.coded_symbols(start, end)),
-        parity: parity.then(|| encode_parity(&set.odd_sketch(), ODD_SKETCH_LEVELS)),
+        parity: parity.then(|| encode_parity(&set.odd_sketch(), SketchForm::Levels(ODD_SKETCH_LEVELS))),
     };
     Ok(Step { replies: vec![reply], values_to_insert: Vec::new(), done: true })
 }
@@ -443,7 +464,7 @@ fn on_symbols(
     peer: SetSummary,
     start: u64,
     batch: Vec<Symbol>,
-    parity: Option<(OddSketch, usize)>,
+    parity: Option<PeerSketch>,
 ) -> Step {
     let received = session.decoder.as_ref().map(|d| (d.symbols.len() as u64, d.peer == peer, d.batches));
     match received {
@@ -489,19 +510,23 @@ fn on_symbols(
 
     // With a sketch, jump to what it says the difference needs; after later
     // failures (the estimate was low), grow by a quarter: the estimate is
-    // within about 30%, so small steps waste less. Without one (the counts
-    // misled, or its first level was saturated), ask for the whole sketch
-    // beside twice the symbols.
+    // within about 30%, so small steps waste less. Without one, the first
+    // batch was sized from our opener's sketch (or the counts) and fell
+    // short: grow by half; if that fails too, ask for the peer's whole
+    // sketch beside twice the symbols.
     let count_difference = set.len().abs_diff(peer.count as usize) as u64;
     let estimate = decoder
         .parity
         .take()
-        .map(|(theirs, levels)| set.odd_sketch().difference_estimate(&theirs, levels, MAX_SYMBOLS));
-    let ask_parity = matches!(estimate, None | Some(None)) && !decoder.asked_parity;
+        .map(|theirs| set.odd_sketch().difference_estimate(&theirs, MAX_SYMBOLS));
+    let unknown = matches!(estimate, None | Some(None));
+    let ask_parity = unknown && decoder.batches >= 2 && !decoder.asked_parity;
     let estimate = estimate.flatten().unwrap_or(0).max(count_difference);
     let wanted = if ask_parity {
         decoder.asked_parity = true;
         (2 * received).max(symbols_to_decode(estimate, INITIAL_SYMBOL_SLACK)).max(received + 16)
+    } else if unknown {
+        (received + (received / 2).max(16)).max(symbols_to_decode(estimate, INITIAL_SYMBOL_SLACK))
     } else {
         (received + (received / 4).max(16)).max(symbols_to_decode(estimate, INITIAL_SYMBOL_SLACK))
     };
@@ -599,15 +624,15 @@ fn symbol_budget_bytes(set: &MessageSet, peer_count: u64) -> u64 {
     (set.len() as u64).max(peer_count).saturating_mul(per_value) / 100 * SYMBOL_BUDGET_PERCENT
 }
 
-/// The first `levels` levels of an odd sketch: 1 (32 bytes) or all 5 (160).
-fn encode_parity(sketch: &OddSketch, levels: usize) -> String {
-    base64_encode(&sketch.to_bytes(levels))
+/// An odd sketch, folded (16 bytes), one level (32) or whole (160).
+fn encode_parity(sketch: &OddSketch, form: SketchForm) -> String {
+    base64_encode(&sketch.to_bytes(form))
 }
 
-fn decode_parity(text: &str) -> Result<(OddSketch, usize), ReconcileError> {
-    base64_decode(text).and_then(|bytes| OddSketch::from_bytes(&bytes)).ok_or_else(|| {
+fn decode_parity(text: &str) -> Result<PeerSketch, ReconcileError> {
+    base64_decode(text).and_then(|bytes| PeerSketch::from_bytes(&bytes)).ok_or_else(|| {
         ReconcileError(format!(
-            "parity is not base64 of an odd sketch of {ODD_SKETCH_LITE_BYTES} or {ODD_SKETCH_BYTES} bytes"
+            "parity is not base64 of an odd sketch of {ODD_SKETCH_FOLDED_BYTES}, {ODD_SKETCH_LITE_BYTES} or {ODD_SKETCH_BYTES} bytes"
         ))
     })
 }
@@ -955,7 +980,13 @@ mod tests {
         let [ReconcileMessage::More { start: 0, end: again, .. }] = step.replies[..] else { panic!("{step:?}") };
         assert_eq!(again, end);
         let all = on_more(&theirs, 0, again, false).unwrap();
-        let step = respond(&ours, &mut session, &all.replies[0]).unwrap();
+        let mut step = respond(&ours, &mut session, &all.replies[0]).unwrap();
+        // The batches now describe one set: further requests extend them.
+        for _ in 0..MAX_ROUNDS {
+            let [ReconcileMessage::More { start, end, parity }] = step.replies[..] else { break };
+            let more = on_more(&theirs, start, end, parity == Some(true)).unwrap();
+            step = respond(&ours, &mut session, &more.replies[0]).unwrap();
+        }
         assert!(step.done && !session.is_active(), "{step:?}");
         let mut expected: Vec<i64> = theirs.to_vec().into_iter().filter(|v| !ours.contains(*v)).collect();
         expected.sort_unstable();
@@ -987,7 +1018,7 @@ mod tests {
     fn hostile_counts_do_not_overflow() {
         let set: MessageSet = (0..10).collect();
         let summary = SetSummary { count: u64::MAX, digest: [1; SUMMARY_DIGEST_BYTES] }.encode();
-        for parity in [None, Some(encode_parity(&MessageSet::new().odd_sketch(), ODD_SKETCH_LEVELS))] {
+        for parity in [None, Some(encode_parity(&MessageSet::new().odd_sketch(), SketchForm::Levels(ODD_SKETCH_LEVELS)))] {
             let step = respond(&set, &mut Session::default(), &ReconcileMessage::Open { summary: summary.clone(), parity, symbols: None });
             assert!(step.is_ok_and(|s| !s.replies.is_empty()));
         }
