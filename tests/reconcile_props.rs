@@ -4,7 +4,8 @@
 // proptest does not build for wasm32; these run natively.
 #![cfg(not(target_arch = "wasm32"))]
 
-use anti_entropy::core::reconcile::{reconcile_pair, ReconcileMessage, MAX_FLIGHTS};
+use anti_entropy::core::reconcile::{reconcile_pair, respond, ReconcileMessage, Session, SetSummary, MAX_FLIGHTS};
+use base64::Engine as _;
 use anti_entropy::core::wire::{self, Body, Envelope, Payload};
 use anti_entropy::{MessageSet, Node, NodeConfig, Protocol};
 use proptest::prelude::*;
@@ -224,6 +225,100 @@ proptest! {
             let stats = nodes[i].stats();
             prop_assert_eq!(stats.bytes_sent - stats_before[i].bytes_sent, line_bytes[i], "node {}", ids[i]);
             prop_assert_eq!(stats.bytes_full_state - stats_before[i].bytes_full_state, full_state[i], "node {}", ids[i]);
+        }
+    }
+}
+
+/// A deterministic stream of i64s (SplitMix64) for the large draws.
+fn stream(seed: u64) -> impl Iterator<Item = i64> {
+    let mut state = seed;
+    std::iter::repeat_with(move || {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        (z ^ (z >> 31)) as i64
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(16))]
+
+    /// Sets of up to 100k values (dense ids or anywhere in i64, extremes
+    /// included), with up to a few thousand values missing on either side:
+    /// the sizes where coded symbols, the kept prefix and the listing
+    /// fallback all come into play.
+    #[test]
+    fn large_sets_end_with_the_union(
+        n in 0usize..100_000,
+        missing_a in 0usize..3000,
+        missing_b in 0usize..3000,
+        dense in any::<bool>(),
+        seed in any::<u64>(),
+        known_mismatch in any::<bool>(),
+    ) {
+        let values: Vec<i64> = if dense {
+            (0..n as i64).collect()
+        } else {
+            stream(seed).take(n.saturating_sub(2)).chain([i64::MIN, i64::MAX].into_iter().take(n)).collect()
+        };
+        // Each side misses a stretch of values chosen by the seed.
+        let skip = |count: usize, salt: u64| -> std::collections::BTreeSet<usize> {
+            stream(seed ^ salt).take(count).map(|r| (r as u64 % n.max(1) as u64) as usize).collect()
+        };
+        let (skip_a, skip_b) = (skip(missing_a, 1), skip(missing_b, 2));
+        let a: MessageSet = values.iter().enumerate().filter(|(i, _)| !skip_a.contains(i)).map(|(_, v)| *v).collect();
+        let b: MessageSet = values.iter().enumerate().filter(|(i, _)| !skip_b.contains(i)).map(|(_, v)| *v).collect();
+        let mut union = a.clone();
+        union.extend(b.to_vec());
+        let (mut x, mut y) = (a, b);
+        let report = reconcile_pair(&mut x, &mut y, known_mismatch, |msg, _| msg.raw_len())
+            .map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert!(x == union && y == union, "not the union after {:?}", report);
+    }
+
+    /// A symbol batch that does not describe the set its summary names (a
+    /// lying or corrupted peer, or a decode that peels the wrong values)
+    /// never gets anything inserted: the decoder checks what it peeled
+    /// against the peer's digest first. With a wrong digest nothing is
+    /// inserted at all; with flipped symbol bits, nothing the peer lacks.
+    #[test]
+    fn a_decode_that_does_not_verify_inserts_nothing(
+        n in 1usize..5000,
+        differ in 1usize..40,
+        flip_at in any::<prop::sample::Index>(),
+        flip_bit in 0u32..8,
+        seed in any::<u64>(),
+    ) {
+        let values: Vec<i64> = stream(seed).take(n).collect();
+        let ours: MessageSet = values.iter().copied().skip(differ / 2).collect();
+        let theirs: MessageSet = values.iter().copied().take(n.saturating_sub(differ - differ / 2)).collect();
+        let opener = anti_entropy::core::reconcile::initiate(&ours);
+        let reply = respond(&theirs, &mut Session::default(), &opener).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let Some(ReconcileMessage::Symbols { summary, start, symbols, parity }) = reply.replies.first().cloned() else {
+            // Equal sets, or a listing instead of symbols: nothing to forge.
+            return Ok(());
+        };
+        // The same symbols under a digest that is not theirs.
+        let mut forged = SetSummary::decode(&summary).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        forged.digest[0] ^= 1;
+        let lying = ReconcileMessage::Symbols { summary: forged.encode(), start, symbols: symbols.clone(), parity: parity.clone() };
+        let step = respond(&ours, &mut Session::default(), &lying).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert!(step.values_to_insert.is_empty(), "inserted {:?} under a forged digest", step.values_to_insert);
+        // Their digest, symbols with one bit flipped.
+        let mut bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&symbols).expect("base64");
+        let at = 1 + flip_at.index(bytes.len() - 1);
+        bytes[at] ^= 1 << flip_bit;
+        let corrupted = ReconcileMessage::Symbols {
+            summary,
+            start,
+            symbols: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&bytes),
+            parity,
+        };
+        if let Ok(step) = respond(&ours, &mut Session::default(), &corrupted) {
+            for v in &step.values_to_insert {
+                prop_assert!(theirs.contains(*v) && !ours.contains(*v), "inserted {} from corrupted symbols", v);
+            }
         }
     }
 }

@@ -1,9 +1,9 @@
 //! The linear summaries of a set that reconciliation exchanges: rateless
 //! IBLT coded symbols and odd sketches, keyed by the values themselves.
 //!
-//! Both are xors over the values, so adding a value updates them in place.
-//! [`CodedPrefix`] keeps a set's first coded symbols and its odd sketch up to
-//! date on every insert (about 2·ln K cell updates per value), so a repair
+//! Both are xors over the values, so adding a value updates them in place:
+//! a set keeps its odd sketch, and [`CodedPrefix`] its first coded symbols,
+//! up to date on every insert (about 2·ln K cell updates per value), so a repair
 //! reads them in O(K) instead of walking the whole set (O(n log K)): at
 //! n = 1M that is what separates a repair of a few milliseconds from one of
 //! half a second.
@@ -290,8 +290,7 @@ fn pow_by_squaring(mut base: f64, mut exponent: u64) -> f64 {
 /// a difference of about 22 000 values, past which a repair scans the set.
 pub const MAX_PREFIX_SYMBOLS: u64 = 32_768;
 
-/// A set's first coded symbols and its odd sketch, kept up to date on
-/// insert. Sized to the set when built (a quarter of its values, at least
+/// A set's first coded symbols, kept up to date on insert. Sized to the set when built (a quarter of its values, at least
 /// 64, at most [`MAX_PREFIX_SYMBOLS`]: 4 bytes per value beside the set's
 /// 8), since a symbol request is capped by a share of what listing the set
 /// costs; [`CodedPrefix::outgrown`] says when
@@ -299,7 +298,6 @@ pub const MAX_PREFIX_SYMBOLS: u64 = 32_768;
 #[derive(Clone, PartialEq, Eq)]
 pub struct CodedPrefix {
     symbols: Vec<Symbol>,
-    parity: OddSketch,
 }
 
 impl std::fmt::Debug for CodedPrefix {
@@ -317,12 +315,11 @@ impl CodedPrefix {
     /// The prefix of a set holding exactly `values`.
     pub fn of_values(values: &[i64]) -> Self {
         let len = Self::len_for(values.len());
-        CodedPrefix { symbols: coded_symbols(values, 0, len), parity: OddSketch::of_values(values) }
+        CodedPrefix { symbols: coded_symbols(values, 0, len) }
     }
 
     pub fn add(&mut self, value: i64) {
         add_to_cells(&mut self.symbols, 0, value);
-        self.parity.add(value);
     }
 
     /// Whether a set now holding `count` values should build a longer
@@ -334,10 +331,6 @@ impl CodedPrefix {
 
     pub fn symbols(&self) -> &[Symbol] {
         &self.symbols
-    }
-
-    pub fn parity(&self) -> &OddSketch {
-        &self.parity
     }
 }
 
@@ -371,7 +364,6 @@ mod tests {
         }
         let fresh = coded_symbols(&values, 0, kept.symbols().len() as u64);
         assert_eq!(kept.symbols(), &fresh[..]);
-        assert_eq!(kept.parity(), &OddSketch::of_values(&values));
         assert!(kept.outgrown(values.len()), "64 symbols for 3002 values");
         assert!(!CodedPrefix::of_values(&values).outgrown(values.len()));
     }

@@ -46,9 +46,11 @@ pub struct MessageSet {
     /// Sum of the decimal lengths of all values: lets the node price a
     /// full-state transfer without serialising the set.
     decimal_digits_total: u64,
-    /// First coded symbols and odd sketch, built at the first repair that
-    /// asks (a set that never reconciles pays nothing), then kept up to date
-    /// by `insert`.
+    /// Odd sketch of all values, kept by `insert` (two hashes and a few
+    /// xors per value): every periodic check's opener carries it folded.
+    parity: OddSketch,
+    /// First coded symbols, built at the first repair that asks (a set that
+    /// never reconciles pays nothing), then kept up to date by `insert`.
     coded: OnceLock<CodedPrefix>,
 }
 
@@ -98,6 +100,7 @@ impl MessageSet {
             root: Node::Leaf(Vec::new()),
             total: Fingerprint::EMPTY,
             decimal_digits_total: 0,
+            parity: OddSketch::default(),
             coded: OnceLock::new(),
         }
     }
@@ -155,6 +158,7 @@ impl MessageSet {
             }
         }
         self.decimal_digits_total += decimal_len(value);
+        self.parity.add(value);
         let count = self.len();
         if let Some(prefix) = self.coded.get_mut() {
             if prefix.outgrown(count) {
@@ -185,7 +189,7 @@ impl MessageSet {
 
     /// The set's odd sketch.
     pub fn odd_sketch(&self) -> OddSketch {
-        *self.coded_prefix().parity()
+        self.parity
     }
 
     /// The root split: a new root with the old one and its new sibling.
@@ -431,6 +435,24 @@ fn collect_range(node: &Node, lo: i64, hi: Option<i64>, out: &mut Vec<i64>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_kept_sketch_and_prefix_match_ones_built_from_the_values() {
+        let mut set = MessageSet::new();
+        let values: Vec<i64> = (0..5000).map(|v| (v * 7919) % 10_007 - 5000).chain([i64::MIN, i64::MAX]).collect();
+        for (k, &v) in values.iter().enumerate() {
+            set.insert(v);
+            if k == 100 {
+                // From here on the prefix is kept (and rebuilt when outgrown).
+                set.coded_prefix();
+            }
+        }
+        let sorted = set.to_vec();
+        assert_eq!(set.odd_sketch(), OddSketch::of_values(&sorted));
+        let len = set.coded_prefix().symbols().len() as u64;
+        assert_eq!(set.coded_symbols(0, len + 50), coding::coded_symbols(&sorted, 0, len + 50));
+        assert_eq!(set.coded_symbols(len - 5, len + 5), coding::coded_symbols(&sorted, len - 5, len + 5));
+    }
 
     #[test]
     fn sequential_and_reverse_inserts_keep_order_and_digest() {
