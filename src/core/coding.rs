@@ -169,7 +169,7 @@ impl OddSketch {
     /// Which level: a saturated level shows 50% ± 3.1% of its bits set, and
     /// could dip low enough to look informative, so levels are read
     /// from the sparsest one up. The first with at least
-    /// [`ODD_SKETCH_MIN_ONES`] bits set sees a few dozen values at most and
+    /// `ODD_SKETCH_MIN_ONES` bits set sees a few dozen values at most and
     /// cannot be saturated; the next denser level refines it when it is
     /// not saturated either and agrees within a factor of two. Only
     /// correctly rounded float operations are used (`q^k` by squaring), so
