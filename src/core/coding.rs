@@ -107,8 +107,6 @@ pub const ODD_SKETCH_WORDS: usize = ODD_SKETCH_BITS as usize / 64;
 pub const ODD_SKETCH_LEVELS: usize = 5;
 /// Bytes of an encoded [`OddSketch`], all levels.
 pub const ODD_SKETCH_BYTES: usize = ODD_SKETCH_LEVELS * ODD_SKETCH_WORDS * 8;
-/// Bytes of its first level alone, which resolves differences up to about 200.
-pub const ODD_SKETCH_LITE_BYTES: usize = ODD_SKETCH_WORDS * 8;
 /// Bytes of its first level folded to 128 bits (up to about 150).
 pub const ODD_SKETCH_FOLDED_BYTES: usize = 16;
 
@@ -148,20 +146,20 @@ impl OddSketch {
         [self.0[0][0] ^ self.0[0][2], self.0[0][1] ^ self.0[0][3]]
     }
 
-    /// The sketch as sent: folded ([`ODD_SKETCH_FOLDED_BYTES`]), level 0
-    /// alone ([`ODD_SKETCH_LITE_BYTES`]) or all levels ([`ODD_SKETCH_BYTES`]).
+    /// The sketch as sent: folded ([`ODD_SKETCH_FOLDED_BYTES`]) or whole
+    /// ([`ODD_SKETCH_BYTES`]).
     pub fn to_bytes(&self, form: SketchForm) -> Vec<u8> {
         let words: Vec<u64> = match form {
             SketchForm::Folded => self.folded().to_vec(),
-            SketchForm::Levels(levels) => self.0.iter().take(levels).flatten().copied().collect(),
+            SketchForm::Whole => self.0.iter().flatten().copied().collect(),
         };
         words.iter().flat_map(|word| word.to_le_bytes()).collect()
     }
 
     /// Estimated size of the symmetric difference between our set and the
-    /// one `theirs` sketches, at most `cap`; `None` when every level given
-    /// is saturated but the sketch was cut short (the difference is beyond
-    /// what it resolves: about 150 values folded, 200 on one level).
+    /// one `theirs` sketches, at most `cap`; `None` when `theirs` is folded
+    /// and saturated (the difference is beyond the about 150 values it
+    /// resolves).
     /// With `k` sampled values a bit of `s` is set with probability
     /// `(1 - q^k) / 2`, `q = 1 - 2/s`, so a level's count of set bits is
     /// inverted by bisection on `k` and scaled by the level's sampling rate.
@@ -183,7 +181,7 @@ impl OddSketch {
                 // folded sketch only sizes a first batch.
                 return (ones * 100 <= FOLDED_BITS * 45).then(|| sampled_values(ones, FOLDED_BITS).min(cap));
             }
-            PeerSketch::Levels(other, levels) => (other, (*levels).clamp(1, ODD_SKETCH_LEVELS)),
+            PeerSketch::Whole(other) => (other, ODD_SKETCH_LEVELS),
         };
         let ones: Vec<u32> = self
             .0
@@ -199,7 +197,7 @@ impl OddSketch {
             return Some(sampled_values(ones[0], ODD_SKETCH_BITS).min(cap));
         };
         if sparse == levels - 1 && saturated(sparse) {
-            return (levels == ODD_SKETCH_LEVELS).then_some(cap);
+            return Some(cap);
         }
         let coarse = estimate(sparse);
         let refined = sparse.checked_sub(1).filter(|&j| !saturated(j)).map(estimate);
@@ -221,30 +219,29 @@ const FOLDED_BITS: u32 = 128;
 pub enum SketchForm {
     /// Level 0 folded to 128 bits (16 bytes): every periodic check's opener.
     Folded,
-    /// The first so many levels (1: 32 bytes, all 5: 160).
-    Levels(usize),
+    /// All five levels (160 bytes).
+    Whole,
 }
 
 /// A peer's odd sketch as received.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PeerSketch {
     Folded([u64; 2]),
-    /// The levels received (the rest read as empty) and how many.
-    Levels(OddSketch, usize),
+    Whole(OddSketch),
 }
 
 impl PeerSketch {
-    /// A sketch in one of the three lengths [`OddSketch::to_bytes`] writes.
+    /// A sketch in one of the two lengths [`OddSketch::to_bytes`] writes.
     pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
         let words: Vec<u64> = bytes.chunks(8).map(|c| Some(u64::from_le_bytes(c.try_into().ok()?))).collect::<Option<_>>()?;
         match bytes.len() {
             ODD_SKETCH_FOLDED_BYTES => Some(PeerSketch::Folded([words[0], words[1]])),
-            ODD_SKETCH_LITE_BYTES | ODD_SKETCH_BYTES => {
+            ODD_SKETCH_BYTES => {
                 let mut levels = [[0u64; ODD_SKETCH_WORDS]; ODD_SKETCH_LEVELS];
                 for (word, value) in levels.iter_mut().flatten().zip(&words) {
                     *word = *value;
                 }
-                Some(PeerSketch::Levels(OddSketch(levels), words.len() / ODD_SKETCH_WORDS))
+                Some(PeerSketch::Whole(OddSketch(levels)))
             }
             _ => None,
         }
@@ -380,23 +377,23 @@ mod tests {
         let a: Vec<i64> = (0..10_000).collect();
         let b: Vec<i64> = (0..10_000).filter(|v| v % 1000 != 3).collect();
         let (sa, sb) = (OddSketch::of_values(&a), OddSketch::of_values(&b));
-        let forms = [SketchForm::Folded, SketchForm::Levels(1), SketchForm::Levels(ODD_SKETCH_LEVELS)];
+        let forms = [SketchForm::Folded, SketchForm::Whole];
         let received: Vec<PeerSketch> = forms.iter().map(|&f| PeerSketch::from_bytes(&sa.to_bytes(f)).unwrap()).collect();
-        assert_eq!(received[2], PeerSketch::Levels(sa, ODD_SKETCH_LEVELS));
+        assert_eq!(received[1], PeerSketch::Whole(sa));
         assert_eq!(received[0], PeerSketch::Folded(sa.folded()));
         assert_eq!(PeerSketch::from_bytes(&[0; 7]), None);
         assert_eq!(PeerSketch::from_bytes(&[0; 24]), None);
+        assert_eq!(PeerSketch::from_bytes(&[0; 32]), None);
         for theirs in &received {
             let estimate = sb.difference_estimate(theirs, 1 << 16).unwrap();
             assert!((9..=12).contains(&estimate), "{estimate} for 10 from {theirs:?}");
             assert_eq!(sa.difference_estimate(theirs, 1 << 16), Some(0));
         }
-        // A difference of 3000: one level or a folded one is saturated, all five resolve it.
+        // A difference of 3000: a folded sketch is saturated, all five levels resolve it.
         let c: Vec<i64> = (0..10_000).filter(|v| v % 10 < 7).collect();
         let sc = OddSketch::of_values(&c);
         assert_eq!(sc.difference_estimate(&received[0], 1 << 16), None);
-        assert_eq!(sc.difference_estimate(&received[1], 1 << 16), None);
-        let estimate = sc.difference_estimate(&received[2], 1 << 16).unwrap();
+        let estimate = sc.difference_estimate(&received[1], 1 << 16).unwrap();
         assert!((2000..=4000).contains(&estimate), "{estimate} for 3000");
     }
 }

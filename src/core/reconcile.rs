@@ -119,7 +119,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::core::coding::{
     IndexSequence, OddSketch, PeerSketch, SketchForm, Symbol, CHECK_BYTES, ODD_SKETCH_BYTES, ODD_SKETCH_FOLDED_BYTES,
-    ODD_SKETCH_LEVELS, ODD_SKETCH_LITE_BYTES,
 };
 use crate::core::fingerprint::Fingerprint;
 use crate::core::set::MessageSet;
@@ -319,8 +318,7 @@ impl Session {
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Decoder {
     peer: SetSummary,
-    /// The peer's odd sketch and how many levels it carries, from a batch
-    /// that had one, until it has been used.
+    /// The peer's odd sketch, from a batch that had one, until it has been used.
     parity: Option<PeerSketch>,
     /// Whether the whole sketch has been asked for (once per session).
     asked_parity: bool,
@@ -352,7 +350,7 @@ pub fn initiate_repair(set: &MessageSet) -> ReconcileMessage {
     let count = OPENER_SYMBOLS.min(symbols_within(set, symbol_budget_bytes(set, set.len() as u64)));
     ReconcileMessage::Open {
         summary: SetSummary::of_set(set).encode(),
-        parity: Some(encode_parity(&set.odd_sketch(), SketchForm::Levels(ODD_SKETCH_LEVELS))),
+        parity: Some(encode_parity(&set.odd_sketch(), SketchForm::Whole)),
         symbols: (count >= INITIAL_SYMBOL_SLACK).then(|| encode_symbols(&set.coded_symbols(0, count))),
     }
 }
@@ -411,36 +409,33 @@ fn on_open(set: &MessageSet, peer: SetSummary, peer_parity: Option<PeerSketch>) 
     }
     let own_parity = set.odd_sketch();
     let count_difference = own.count.abs_diff(peer.count);
-    let estimate = peer_parity
-        .and_then(|theirs| own_parity.difference_estimate(&theirs, MAX_SYMBOLS))
-        .map(|estimate| estimate.max(count_difference));
+    let estimate = |theirs: &PeerSketch| {
+        own_parity.difference_estimate(theirs, MAX_SYMBOLS).map(|estimate| estimate.max(count_difference))
+    };
     let budget = symbols_within(set, symbol_budget_bytes(set, peer.count));
-    let whole = Some(SketchForm::Levels(ODD_SKETCH_LEVELS));
-    let (first_batch, sketch_pays, parity_form) = match (estimate, peer_parity) {
-        // With an estimate, spend up to the budget unless even twice the
-        // budget would not be expected to decode.
+    // Sized for `d`: spend up to the budget unless even twice the budget
+    // would not be expected to decode.
+    let sized = |d: u64, slack: u64| (symbols_to_decode(d, slack), symbols_to_decode(d, 0) <= 2 * budget);
+    let ((first_batch, sketch_pays), parity_form) = match peer_parity {
         // A folded estimate of one value is nearly always exact, and one
         // value decodes from the first symbol. Up to 20 it is off by a pair
         // of values whose bits collided, at most; beyond, it is read to
         // within about -20% and +30%: size for 30% more.
-        (Some(d), Some(PeerSketch::Folded(_))) => {
-            let (sized, slack) = match d {
-                0 | 1 => (d, 0),
-                2..=20 => (d, INITIAL_SYMBOL_SLACK),
-                _ => (d + d * 3 / 10, INITIAL_SYMBOL_SLACK),
-            };
-            (symbols_to_decode(sized, slack), symbols_to_decode(d, 0) <= 2 * budget, None)
+        Some(theirs @ PeerSketch::Folded(_)) => match estimate(&theirs) {
+            Some(d @ (0 | 1)) => (sized(d, 0), None),
+            Some(d @ 2..=20) => (sized(d, INITIAL_SYMBOL_SLACK), None),
+            Some(d) => ((symbols_to_decode(d + d * 3 / 10, INITIAL_SYMBOL_SLACK), sized(d, 0).1), None),
+            // Beyond what their folded sketch resolves: send ours whole.
+            None => (sized(FOLDED_RESOLVES.max(count_difference), INITIAL_SYMBOL_SLACK), Some(SketchForm::Whole)),
+        },
+        // A whole sketch always estimates (saturated: `MAX_SYMBOLS`).
+        Some(theirs @ PeerSketch::Whole(_)) => {
+            (sized(estimate(&theirs).unwrap_or(MAX_SYMBOLS), INITIAL_SYMBOL_SLACK), None)
         }
-        (Some(d), _) => (symbols_to_decode(d, INITIAL_SYMBOL_SLACK), symbols_to_decode(d, 0) <= 2 * budget, None),
-        // Beyond what their folded sketch resolves: send ours whole.
-        (None, Some(PeerSketch::Folded(_))) => {
-            let d = FOLDED_RESOLVES.max(count_difference);
-            (symbols_to_decode(d, INITIAL_SYMBOL_SLACK), symbols_to_decode(d, 0) <= 2 * budget, whole)
-        }
-        // Their sketch was cut short and saturated: send ours whole.
-        (None, Some(PeerSketch::Levels(..))) => (INITIAL_SYMBOLS, true, whole),
-        (None, None) => {
-            (symbols_to_decode(count_difference, 0), symbols_to_decode(count_difference, 0) <= budget, None)
+        // No sketch: bet on a side that missed `c` values, within the budget.
+        None => {
+            let first = symbols_to_decode(count_difference, 0);
+            ((first, first <= budget), None)
         }
     };
     let replies = if own.count > 0 && peer.count > 0 && sketch_pays {
@@ -458,8 +453,6 @@ fn on_open(set: &MessageSet, peer: SetSummary, peer_parity: Option<PeerSketch>) 
 
 /// About the largest difference a folded sketch resolves.
 const FOLDED_RESOLVES: u64 = 150;
-/// Symbols of the first batch when nothing tells the size of the difference.
-const INITIAL_SYMBOLS: u64 = 4;
 
 fn on_more(set: &MessageSet, start: u64, end: u64, parity: bool) -> Result<Step, ReconcileError> {
     if start >= end || end - start > MAX_SYMBOLS_PER_MESSAGE || end > MAX_SYMBOLS {
@@ -471,7 +464,7 @@ fn on_more(set: &MessageSet, start: u64, end: u64, parity: bool) -> Result<Step,
         summary: SetSummary::of_set(set).encode(),
         start,
         symbols: encode_symbols(&set.coded_symbols(start, end)),
-        parity: parity.then(|| encode_parity(&set.odd_sketch(), SketchForm::Levels(ODD_SKETCH_LEVELS))),
+        parity: parity.then(|| encode_parity(&set.odd_sketch(), SketchForm::Whole)),
     };
     Ok(Step { replies: vec![reply], values_to_insert: Vec::new(), done: true })
 }
@@ -652,7 +645,7 @@ fn encode_parity(sketch: &OddSketch, form: SketchForm) -> String {
 fn decode_parity(text: &str) -> Result<PeerSketch, ReconcileError> {
     base64_decode(text).and_then(|bytes| PeerSketch::from_bytes(&bytes)).ok_or_else(|| {
         ReconcileError(format!(
-            "parity is not base64 of an odd sketch of {ODD_SKETCH_FOLDED_BYTES}, {ODD_SKETCH_LITE_BYTES} or {ODD_SKETCH_BYTES} bytes"
+            "parity is not base64 of an odd sketch of {ODD_SKETCH_FOLDED_BYTES} or {ODD_SKETCH_BYTES} bytes"
         ))
     })
 }
@@ -1038,7 +1031,7 @@ mod tests {
     fn hostile_counts_do_not_overflow() {
         let set: MessageSet = (0..10).collect();
         let summary = SetSummary { count: u64::MAX, digest: [1; SUMMARY_DIGEST_BYTES] }.encode();
-        for parity in [None, Some(encode_parity(&MessageSet::new().odd_sketch(), SketchForm::Levels(ODD_SKETCH_LEVELS)))] {
+        for parity in [None, Some(encode_parity(&MessageSet::new().odd_sketch(), SketchForm::Whole))] {
             let step = respond(&set, &mut Session::default(), &ReconcileMessage::Open { summary: summary.clone(), parity, symbols: None });
             assert!(step.is_ok_and(|s| !s.replies.is_empty()));
         }
