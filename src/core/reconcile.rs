@@ -1031,7 +1031,10 @@ mod tests {
     fn hostile_counts_do_not_overflow() {
         let set: MessageSet = (0..10).collect();
         let summary = SetSummary { count: u64::MAX, digest: [1; SUMMARY_DIGEST_BYTES] }.encode();
-        for parity in [None, Some(encode_parity(&MessageSet::new().odd_sketch(), SketchForm::Whole))] {
+        let empty = MessageSet::new().odd_sketch();
+        let full = OddSketch::of_values(&(0..100_000).collect::<Vec<_>>());
+        let sketches = [SketchForm::Folded, SketchForm::Whole].into_iter().flat_map(|form| [encode_parity(&empty, form), encode_parity(&full, form)]);
+        for parity in std::iter::once(None).chain(sketches.map(Some)) {
             let step = respond(&set, &mut Session::default(), &ReconcileMessage::Open { summary: summary.clone(), parity, symbols: None });
             assert!(step.is_ok_and(|s| !s.replies.is_empty()));
         }
