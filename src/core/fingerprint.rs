@@ -113,7 +113,7 @@ fn compress_each_portable(blocks: &[[u8; 64]; 4]) -> [[u8; 32]; 4] {
 }
 
 /// Count and lane sum of a set of values: the additive, order-free summary
-/// from which digests and range fingerprints are derived.
+/// from which digests are derived.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Fingerprint {
     pub count: u64,

@@ -4,7 +4,7 @@
 //! Layered bottom to top; a module uses only those above it in this list:
 //! - [`fingerprint`]: the homomorphic set digest;
 //! - [`coding`]: coded symbols and odd sketches, linear summaries of values;
-//! - [`set`]: the message set, a B+ tree carrying subtree fingerprints;
+//! - [`set`]: the message set, a B+ tree with one fingerprint of the whole set;
 //! - [`reconcile`]: set reconciliation that moves only the difference;
 //! - [`wire`]: message types and their one canonical encoding;
 //! - [`rng`]: the one source of randomness, seeded from outside;

@@ -1,14 +1,15 @@
 //! The message set: a B+ tree of `i64` values whose inner nodes carry the
-//! [`Fingerprint`] (count and lane sum) of every child subtree.
+//! count of every child subtree, beside one [`Fingerprint`] (count and lane
+//! sum) of the whole set.
 //!
-//! That augmentation is what makes everything else cheap: the digest is the
-//! root fingerprint (O(1)), insert adds one element hash along one path
-//! (O(log n)), and the fingerprint of any range `[lo, hi)` is
-//! `prefix(hi) - prefix(lo)`, two root-to-leaf descents (O(log n)). Leaves
-//! hold plain sorted values without per-value hashes, to keep memory at about
-//! 8 bytes per value plus one 136-byte aggregate per leaf; the partial leaf at
-//! the end of a descent is hashed on the fly (at most half a leaf, thanks to
-//! the complement trick in `prefix_rec`).
+//! The digest is that fingerprint's hash (O(1)); insert hashes the new value
+//! once and adds it to the fingerprint, and counts along one path (O(log
+//! n)); rank and selection descend by the counts. The tree once carried the
+//! fingerprint of every subtree, for range-based reconciliation; the coded
+//! symbols replaced that (see [`crate::core::reconcile`]), and dropping the
+//! per-subtree fingerprints halved the hashing per insert (a leaf split
+//! rehashed half a leaf) and the tree's memory. Leaves hold plain sorted
+//! values, about 8 bytes per value.
 //!
 //! Values are never removed: broadcast messages, once accepted, are kept.
 
@@ -17,8 +18,7 @@ use std::sync::OnceLock;
 use crate::core::coding::{self, CodedPrefix, OddSketch, Symbol};
 use crate::core::fingerprint::{Fingerprint, SetDigest};
 
-/// Maximum values per leaf. Small enough that hashing half a leaf during a
-/// range query is cheap (16 element hashes, about 3 µs).
+/// Maximum values per leaf.
 const LEAF_CAPACITY: usize = 32;
 /// Maximum children per inner node.
 const INNER_CAPACITY: usize = 32;
@@ -33,12 +33,13 @@ enum Node {
 struct Child {
     /// Smallest value in the subtree; routing key.
     min: i64,
-    fingerprint: Fingerprint,
+    /// Values in the subtree.
+    count: u64,
     node: Box<Node>,
 }
 
 /// An ordered set of `i64` with an incremental, order-independent digest and
-/// O(log n) range fingerprints, ranks and selection.
+/// O(log n) ranks and selection.
 #[derive(Clone, Debug)]
 pub struct MessageSet {
     root: Node,
@@ -148,12 +149,11 @@ impl MessageSet {
 
     /// Inserts `value`; returns whether it was new.
     pub fn insert(&mut self, value: i64) -> bool {
-        let mut added = Fingerprint::EMPTY;
-        match insert_rec(&mut self.root, value, true, &mut added) {
+        match insert_rec(&mut self.root, value, true) {
             Inserted::Duplicate => return false,
-            Inserted::Fits => self.total.add(&added),
+            Inserted::Fits => self.total.add(&Fingerprint::of_value(value)),
             Inserted::Split(right) => {
-                self.total.add(&added);
+                self.total.add(&Fingerprint::of_value(value));
                 self.grow_root(right);
             }
         }
@@ -195,31 +195,8 @@ impl MessageSet {
     /// The root split: a new root with the old one and its new sibling.
     fn grow_root(&mut self, right: Child) {
         let old_root = std::mem::replace(&mut self.root, Node::Leaf(Vec::new()));
-        let mut left_fp = self.total;
-        left_fp.sub(&right.fingerprint);
-        let left = Child { min: node_min(&old_root), fingerprint: left_fp, node: Box::new(old_root) };
+        let left = Child { min: node_min(&old_root), count: self.total.count - right.count, node: Box::new(old_root) };
         self.root = Node::Inner(vec![left, right]);
-    }
-
-    /// Fingerprint of the values `< bound` (`None` = all values).
-    pub fn prefix_fingerprint(&self, bound: Option<i64>) -> Fingerprint {
-        match bound {
-            None => self.total,
-            Some(x) => prefix_rec(&self.root, &self.total, x),
-        }
-    }
-
-    /// Fingerprint of the values in `[lo, hi)`; `hi = None` means no upper
-    /// bound, so `i64::MAX` can be included.
-    pub fn range_fingerprint(&self, lo: i64, hi: Option<i64>) -> Fingerprint {
-        // An inverted range is empty, as in `range_values`; the difference of
-        // prefixes would be a negative count.
-        if hi.is_some_and(|h| h <= lo) {
-            return Fingerprint::EMPTY;
-        }
-        let mut fp = self.prefix_fingerprint(hi);
-        fp.sub(&self.prefix_fingerprint(Some(lo)));
-        fp
     }
 
     /// Number of values `< bound` (`None` = all).
@@ -235,7 +212,7 @@ impl MessageSet {
                     if below == 0 {
                         return rank as usize;
                     }
-                    rank += children[..below - 1].iter().map(|c| c.fingerprint.count).sum::<u64>();
+                    rank += children[..below - 1].iter().map(|c| c.count).sum::<u64>();
                     node = &children[below - 1].node;
                 }
             }
@@ -255,11 +232,11 @@ impl MessageSet {
                 Node::Inner(children) => {
                     let mut next = None;
                     for c in children {
-                        if remaining < c.fingerprint.count {
+                        if remaining < c.count {
                             next = Some(&c.node);
                             break;
                         }
-                        remaining -= c.fingerprint.count;
+                        remaining -= c.count;
                     }
                     node = next?;
                 }
@@ -329,11 +306,9 @@ enum Inserted {
     Split(Child),
 }
 
-/// Inserts a value in one descent: the leaf finds out whether it is new,
-/// hashes it only then into `added`, and the aggregates are updated on the
-/// way back up. (`added` is an out-parameter because a 136-byte fingerprint
-/// returned through every level was copied at each.)
-fn insert_rec(node: &mut Node, value: i64, rightmost: bool, added: &mut Fingerprint) -> Inserted {
+/// Inserts a value in one descent; the counts are updated on the way back
+/// up.
+fn insert_rec(node: &mut Node, value: i64, rightmost: bool) -> Inserted {
     match node {
         Node::Leaf(values) => {
             let pos = match values.last() {
@@ -344,71 +319,34 @@ fn insert_rec(node: &mut Node, value: i64, rightmost: bool, added: &mut Fingerpr
                 return Inserted::Duplicate;
             }
             values.insert(pos, value);
-            *added = Fingerprint::of_value(value);
             if values.len() <= LEAF_CAPACITY {
                 return Inserted::Fits;
             }
             let at = split_point(values.len(), pos, rightmost);
             let right = split_off_full(values, at, LEAF_CAPACITY);
-            // Appending splits off the new value alone: its hash is at hand.
-            let fingerprint = if right[..] == [value] { *added } else { Fingerprint::of_values(right.iter().copied()) };
-            Inserted::Split(Child { min: right[0], fingerprint, node: Box::new(Node::Leaf(right)) })
+            Inserted::Split(Child { min: right[0], count: right.len() as u64, node: Box::new(Node::Leaf(right)) })
         }
         Node::Inner(children) => {
             let idx = route(children, value);
             let child_rightmost = rightmost && idx == children.len() - 1;
             let child = &mut children[idx];
-            let split = match insert_rec(&mut child.node, value, child_rightmost, added) {
+            let split = match insert_rec(&mut child.node, value, child_rightmost) {
                 Inserted::Duplicate => return Inserted::Duplicate,
                 Inserted::Fits => None,
                 Inserted::Split(right) => Some(right),
             };
             child.min = child.min.min(value);
-            child.fingerprint.add(added);
+            child.count += 1;
             let Some(split) = split else { return Inserted::Fits };
-            child.fingerprint.sub(&split.fingerprint);
+            child.count -= split.count;
             children.insert(idx + 1, split);
             if children.len() <= INNER_CAPACITY {
                 return Inserted::Fits;
             }
             let at = split_point(children.len(), idx + 1, rightmost);
             let right = split_off_full(children, at, INNER_CAPACITY);
-            let mut fingerprint = Fingerprint::EMPTY;
-            for c in &right {
-                fingerprint.add(&c.fingerprint);
-            }
-            Inserted::Split(Child { min: right[0].min, fingerprint, node: Box::new(Node::Inner(right)) })
-        }
-    }
-}
-
-/// Fingerprint of the values `< bound` within `node`, whose own fingerprint is
-/// `node_fp`.
-fn prefix_rec(node: &Node, node_fp: &Fingerprint, bound: i64) -> Fingerprint {
-    match node {
-        Node::Leaf(values) => {
-            let k = values.partition_point(|&v| v < bound);
-            if k <= values.len() / 2 {
-                Fingerprint::of_values(values[..k].iter().copied())
-            } else {
-                // Hash the shorter side: whole leaf minus the values >= bound.
-                let mut fp = *node_fp;
-                fp.sub(&Fingerprint::of_values(values[k..].iter().copied()));
-                fp
-            }
-        }
-        Node::Inner(children) => {
-            let below = children.partition_point(|c| c.min < bound);
-            if below == 0 {
-                return Fingerprint::EMPTY;
-            }
-            let mut fp = Fingerprint::EMPTY;
-            for c in &children[..below - 1] {
-                fp.add(&c.fingerprint);
-            }
-            let last = &children[below - 1];
-            fp.add(&prefix_rec(&last.node, &last.fingerprint, bound));
-            fp
+            let count = right.iter().map(|c| c.count).sum();
+            Inserted::Split(Child { min: right[0].min, count, node: Box::new(Node::Inner(right)) })
         }
     }
 }
@@ -473,7 +411,6 @@ mod tests {
         for (lo, hi) in [(-6000, Some(6000)), (0, Some(1)), (-100, Some(2500)), (4000, None), (i64::MIN, None)] {
             let expect: Vec<i64> = sorted.iter().copied().filter(|&v| v >= lo && hi.is_none_or(|h| v < h)).collect();
             assert_eq!(set.range_values(lo, hi), expect);
-            assert_eq!(set.range_fingerprint(lo, hi), Fingerprint::of_values(expect.iter().copied()));
             assert_eq!(set.rank(hi) - set.rank(Some(lo)), expect.len());
         }
         for (i, v) in sorted.iter().enumerate() {

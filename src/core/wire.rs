@@ -47,7 +47,7 @@ pub enum MessageKind {
     Client,
     /// Eager push of new values.
     Push,
-    /// A digest (or range fingerprints) offered for comparison.
+    /// A digest (or a reconciliation opener) offered for comparison.
     Digest,
     /// A reply saying the digests matched: a transfer skipped.
     DigestMatch,
