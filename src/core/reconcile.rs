@@ -673,20 +673,25 @@ fn decode_difference(set: &MessageSet, cells: &mut [Symbol], peer: &SetSummary) 
     // Every genuine recovery removes one value of the difference for good, so
     // more recoveries than cells means the peel is chasing collisions.
     let max_recoveries = 2 * m as usize + 16;
+    // The cells a candidate maps to, walked once: to check that the cell is
+    // one of them, then to peel it from all of them.
+    let mut mapped: Vec<u64> = Vec::new();
     while let Some(i) = pending.pop() {
         let cell = cells[i as usize];
         if cell.is_empty() || Symbol::of_value(cell.key as i64) != cell {
             continue;
         }
         let value = cell.key as i64;
-        if IndexSequence::of_value(value).find(|&j| j >= i) != Some(i) {
+        mapped.clear();
+        mapped.extend(IndexSequence::of_value(value).take_while(|&j| j < m));
+        if mapped.binary_search(&i).is_err() {
             continue;
         }
         if recovered.len() == max_recoveries {
             return None;
         }
         recovered.push(value);
-        for j in IndexSequence::of_value(value).take_while(|&j| j < m) {
+        for &j in &mapped {
             cells[j as usize].xor(&cell);
             pending.push(j);
         }
