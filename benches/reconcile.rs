@@ -258,6 +258,8 @@ fn ours(a: &MessageSet, b: &MessageSet, union_len: usize) -> Cost {
     let started = Instant::now();
     a.coded_prefix();
     b.coded_prefix();
+    a.pin_sketch();
+    b.pin_sketch();
     let index_ms = started.elapsed().as_secs_f64() * 1000.0;
     let (mut x, mut y) = (a.clone(), b.clone());
     let started = Instant::now();

@@ -201,6 +201,7 @@ const TYPES: &[(&str, &[(&str, Kind)])] = {
         ("full_state", &[("values", Ints)]),
         ("reconcile", &[("summary", Str), ("parity", Str), ("symbols", Str)]),
         ("reconcile_symbols", &[("summary", Str), ("start", Int), ("symbols", Str), ("parity", Str)]),
+        ("reconcile_sums", &[("summary", Str), ("sums", Str)]),
         ("reconcile_more", &[("start", Int), ("end", Int), ("parity", Bool)]),
         ("reconcile_range", &[("lo", Int), ("hi", Int), ("values", Str)]),
         ("reconcile_values", &[("values", Str)]),

@@ -277,11 +277,11 @@ proptest! {
         prop_assert!(x == union && y == union, "not the union after {:?}", report);
     }
 
-    /// A symbol batch that does not describe the set its summary names (a
-    /// lying or corrupted peer, or a decode that peels the wrong values)
-    /// never gets anything inserted: the decoder checks what it peeled
-    /// against the peer's digest first. With a wrong digest nothing is
-    /// inserted at all; with flipped symbol bits, nothing the peer lacks.
+    /// A symbol batch or power sums that do not describe the set their
+    /// summary names (a lying or corrupted peer, or a decode that peels the
+    /// wrong values) never get anything inserted: the decoder checks what it
+    /// decoded against the peer's digest first. With a wrong digest nothing
+    /// is inserted at all; with flipped bits, nothing the peer lacks.
     #[test]
     fn a_decode_that_does_not_verify_inserts_nothing(
         n in 1usize..5000,
@@ -295,6 +295,20 @@ proptest! {
         let theirs: MessageSet = values.iter().copied().take(n.saturating_sub(differ - differ / 2)).collect();
         let opener = anti_entropy::core::reconcile::initiate(&ours);
         let reply = respond(&theirs, &mut Session::default(), &opener).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        if let Some(ReconcileMessage::Sums { summary, sums }) = reply.replies.first().cloned() {
+            let mut forged = SetSummary::decode(&summary).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            forged.digest[0] ^= 1;
+            let lying = ReconcileMessage::Sums { summary: forged.encode(), sums: sums.clone() };
+            let step = respond(&ours, &mut Session::default(), &lying).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert!(step.values_to_insert.is_empty(), "inserted {:?} under a forged digest", step.values_to_insert);
+            let mut bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&sums).expect("base64");
+            let at = flip_at.index(bytes.len());
+            bytes[at] ^= 1 << flip_bit;
+            let corrupted = ReconcileMessage::Sums { summary, sums: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&bytes) };
+            let step = respond(&ours, &mut Session::default(), &corrupted).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert!(step.values_to_insert.is_empty(), "inserted {:?} from corrupted sums", step.values_to_insert);
+            return Ok(());
+        }
         let Some(ReconcileMessage::Symbols { summary, start, symbols, parity }) = reply.replies.first().cloned() else {
             // Equal sets, or a listing instead of symbols: nothing to forge.
             return Ok(());

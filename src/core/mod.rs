@@ -4,6 +4,8 @@
 //! Layered bottom to top; a module uses only those above it in this list:
 //! - [`fingerprint`]: the homomorphic set digest;
 //! - [`coding`]: coded symbols and odd sketches, linear summaries of values;
+//! - [`pinsketch`]: power sums in GF(2^64), which decode small differences
+//!   exactly;
 //! - [`set`]: the message set, a B+ tree with one fingerprint of the whole set;
 //! - [`reconcile`]: set reconciliation that moves only the difference;
 //! - [`wire`]: message types and their one canonical encoding;
@@ -25,6 +27,7 @@ pub mod config;
 pub mod epidemic;
 pub mod fingerprint;
 pub mod overlay;
+pub mod pinsketch;
 pub mod node;
 pub mod reconcile;
 pub mod repair;

@@ -17,6 +17,7 @@ use std::sync::OnceLock;
 
 use crate::core::coding::{self, CodedPrefix, OddSketch, Symbol};
 use crate::core::fingerprint::{Fingerprint, SetDigest};
+use crate::core::pinsketch::PinSketch;
 
 /// Maximum values per leaf.
 const LEAF_CAPACITY: usize = 32;
@@ -53,6 +54,9 @@ pub struct MessageSet {
     /// First coded symbols, built at the first repair that asks (a set that
     /// never reconciles pays nothing), then kept up to date by `insert`.
     coded: OnceLock<CodedPrefix>,
+    /// Power sums, built and kept the same way: small differences decode
+    /// from them exactly.
+    pin: OnceLock<PinSketch>,
 }
 
 impl Default for MessageSet {
@@ -103,6 +107,7 @@ impl MessageSet {
             decimal_digits_total: 0,
             parity: OddSketch::default(),
             coded: OnceLock::new(),
+            pin: OnceLock::new(),
         }
     }
 
@@ -167,7 +172,15 @@ impl MessageSet {
                 prefix.add(value);
             }
         }
+        if let Some(pin) = self.pin.get_mut() {
+            pin.add(value);
+        }
         true
+    }
+
+    /// The set's kept power sums (built now if this is the first ask).
+    pub fn pin_sketch(&self) -> &PinSketch {
+        self.pin.get_or_init(|| PinSketch::of_values(&self.to_vec()))
     }
 
     /// The set's kept coded prefix (built now if this is the first ask).
@@ -381,12 +394,15 @@ mod tests {
         for (k, &v) in values.iter().enumerate() {
             set.insert(v);
             if k == 100 {
-                // From here on the prefix is kept (and rebuilt when outgrown).
+                // From here on the prefix is kept (and rebuilt when outgrown),
+                // and so are the power sums.
                 set.coded_prefix();
+                set.pin_sketch();
             }
         }
         let sorted = set.to_vec();
         assert_eq!(set.odd_sketch(), OddSketch::of_values(&sorted));
+        assert_eq!(*set.pin_sketch(), PinSketch::of_values(&sorted));
         let len = set.coded_prefix().symbols().len() as u64;
         assert_eq!(set.coded_symbols(0, len + 50), coding::coded_symbols(&sorted, 0, len + 50));
         assert_eq!(set.coded_symbols(len - 5, len + 5), coding::coded_symbols(&sorted, len - 5, len + 5));

@@ -506,6 +506,9 @@ fn payload_from_fields(kind: &str, f: &BodyFields) -> Result<Payload, PayloadErr
             symbols: f.req("symbols")?,
             parity: f.opt("parity")?,
         }),
+        "reconcile_sums" => {
+            Payload::Reconcile(ReconcileMessage::Sums { summary: f.req("summary")?, sums: f.req("sums")? })
+        }
         "reconcile_more" => Payload::Reconcile(ReconcileMessage::More {
             start: f.req("start")?,
             end: f.req("end")?,
