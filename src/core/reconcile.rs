@@ -1164,4 +1164,68 @@ mod tests {
             assert!(respond(&set, &mut session, &msg).is_err(), "{msg:?}");
         }
     }
+
+    /// Plays `msg` from `from` to the other side and on until nothing is
+    /// left to send; returns the messages' types in order.
+    fn play(sides: &mut [MessageSet; 2], from: usize, msg: ReconcileMessage) -> Vec<&'static str> {
+        let mut sessions = [Session::default(), Session::default()];
+        let mut flights = vec![(from, msg)];
+        let mut types = Vec::new();
+        while let Some((sender, msg)) = flights.pop() {
+            types.push(msg.type_name());
+            let receiver = 1 - sender;
+            let step = respond(&sides[receiver], &mut sessions[receiver], &msg).expect("well-formed");
+            sides[receiver].extend(step.values_to_insert);
+            flights.extend(step.replies.into_iter().rev().map(|reply| (receiver, reply)));
+        }
+        types
+    }
+
+    #[test]
+    fn small_differences_are_answered_with_power_sums() {
+        let ours: MessageSet = (0..1000).collect();
+        let theirs: MessageSet = (3..1000).chain(5000..5007).collect();
+        let step = respond(&theirs, &mut Session::default(), &initiate(&ours)).unwrap();
+        let [ReconcileMessage::Sums { sums, .. }] = &step.replies[..] else { panic!("{:?}", step.replies) };
+        // Ten values differ: d + 2 + d/4 sums of 8 bytes for the estimated d
+        // (here 11, so 15).
+        let sum_count = base64_decode(sums).unwrap().len() / 8;
+        assert!((10..=15).contains(&sum_count), "{sum_count} sums");
+        let opener = initiate(&ours);
+        let mut sides = [ours, theirs];
+        let types = play(&mut sides, 0, opener);
+        assert_eq!(types, ["reconcile", "reconcile_sums", "reconcile_values"]);
+        assert_eq!(sides[0], sides[1]);
+        // Zero was among them: the sums cannot see it, the digest check can.
+        assert!(sides[1].contains(0));
+    }
+
+    #[test]
+    fn sums_that_do_not_hold_the_difference_ask_for_symbols_and_end_in_the_union() {
+        let ours: MessageSet = (1..1000).collect();
+        let theirs: MessageSet = (1..1000).chain(5000..5006).collect();
+        // Two sums for a difference of six (an estimate that came out low).
+        let short = ReconcileMessage::Sums {
+            summary: SetSummary::of_set(&theirs).encode(),
+            sums: base64_encode(&theirs.pin_sketch().to_bytes(2)),
+        };
+        let step = respond(&ours, &mut Session::default(), &short).unwrap();
+        assert!(step.values_to_insert.is_empty());
+        assert!(matches!(step.replies[..], [ReconcileMessage::More { start: 0, parity: Some(true), .. }]), "{:?}", step.replies);
+        let mut sides = [ours, theirs];
+        let types = play(&mut sides, 1, short);
+        assert_eq!(types[..3], ["reconcile_sums", "reconcile_more", "reconcile_symbols"]);
+        assert_eq!(sides[0], sides[1]);
+        assert_eq!(sides[0].len(), 1005);
+    }
+
+    #[test]
+    fn malformed_sums_are_an_error() {
+        let set: MessageSet = (0..10).collect();
+        let summary = SetSummary::of_set(&set).encode();
+        for sums in ["", "AAAA", "not base64!", &base64_encode(&[0u8; 8 * (PIN_CAPACITY + 1)])] {
+            let msg = ReconcileMessage::Sums { summary: summary.clone(), sums: sums.to_string() };
+            assert!(respond(&set, &mut Session::default(), &msg).is_err(), "{sums:?}");
+        }
+    }
 }
