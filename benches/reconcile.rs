@@ -525,7 +525,7 @@ fn tails() {
     for (variant, known_mismatch, d) in [Variant::DenseMissing, Variant::DenseMixed, Variant::RandomMixed]
         .into_iter()
         .flat_map(|v| [false, true].into_iter().map(move |k| (v, k)))
-        .flat_map(|(v, k)| [1, 10, 1000].into_iter().map(move |d| (v, k, d)))
+        .flat_map(|(v, k)| [1, 10, 100, 1000].into_iter().map(move |d| (v, k, d)))
     {
         {
             let mut bytes = Vec::new();
@@ -554,7 +554,7 @@ fn tails() {
                 bytes[bytes.len() / 2],
                 bytes[bytes.len() - 1],
                 max_rt,
-                target_bytes,
+                if target_bytes == u64::MAX { "-".to_string() } else { target_bytes.to_string() },
                 missed
             );
         }

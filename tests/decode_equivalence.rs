@@ -199,7 +199,7 @@ const TYPES: &[(&str, &[(&str, Kind)])] = {
         ("sync_full", &[("values", Ints)]),
         ("sync_full_ok", &[("values", Ints)]),
         ("full_state", &[("values", Ints)]),
-        ("reconcile", &[("summary", Str), ("parity", Str), ("symbols", Str)]),
+        ("reconcile", &[("summary", Str), ("parity", Str), ("sums", Str)]),
         ("reconcile_symbols", &[("summary", Str), ("start", Int), ("symbols", Str), ("parity", Str)]),
         ("reconcile_sums", &[("summary", Str), ("sums", Str)]),
         ("reconcile_more", &[("start", Int), ("end", Int), ("parity", Bool)]),

@@ -168,16 +168,17 @@ const SUMMARY_DIGEST_BYTES: usize = 12;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type")]
 pub enum ReconcileMessage {
-    /// The opener: the initiator's count and digest; when it already knows
-    /// the digests differ (see [`initiate_repair`]), also its odd sketch and
-    /// a first few coded symbols of its set.
+    /// The opener: the initiator's count and digest, and its odd sketch
+    /// (folded for a periodic check, whole for a repair); when it already
+    /// knows the digests differ (see [`initiate_repair`]), also the first
+    /// power sums of its set.
     #[serde(rename = "reconcile")]
     Open {
         summary: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         parity: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        symbols: Option<String>,
+        sums: Option<String>,
     },
     /// Coded symbols `[start, start + k)` of the sender's set, with its
     /// summary; the first batch also carries the set's odd sketch (`parity`),
@@ -249,7 +250,7 @@ impl ReconcileMessage {
         let zigzag = |v: i64| ((v << 1) ^ (v >> 63)) as u64;
         let optional = |text: &Option<String>| text.as_deref().map_or(0, |t| 1 + bytes(t));
         1 + match self {
-            ReconcileMessage::Open { summary, parity, symbols } => 1 + bytes(summary) + optional(parity) + optional(symbols),
+            ReconcileMessage::Open { summary, parity, sums } => 1 + bytes(summary) + optional(parity) + optional(sums),
             ReconcileMessage::Symbols { summary, start, symbols, parity } => {
                 1 + bytes(summary) + int(*start) + bytes(symbols) + optional(parity)
             }
@@ -347,6 +348,9 @@ struct Decoder {
     parity: Option<PeerSketch>,
     /// Whether the whole sketch has been asked for (once per session).
     asked_parity: bool,
+    /// The difference the peer's sketch told, once one has been used: later
+    /// failures grow from it instead of asking for a sketch again.
+    estimate: Option<u64>,
     symbols: Vec<Symbol>,
     batches: u32,
 }
@@ -357,41 +361,42 @@ pub fn initiate(set: &MessageSet) -> ReconcileMessage {
     ReconcileMessage::Open {
         summary: SetSummary::of_set(set).encode(),
         parity: Some(encode_parity(&set.odd_sketch(), SketchForm::Folded)),
-        symbols: None,
+        sums: None,
     }
 }
 
 /// The opener of a repair, when the initiator already knows the digests
-/// differ (a gossip digest check failed). It carries the initiator's odd
-/// sketch (about 215 bytes), so the responder sizes its first batch from
-/// the estimated difference and a two-sided difference usually decodes in
-/// one round trip instead of two; and the first [`OPENER_SYMBOLS`] coded
-/// symbols of the initiator's set (about 500 bytes, fewer for small sets),
-/// from which the responder decodes a small difference at once: then both
-/// sides have everything after one round trip, as with a whole-set exchange,
-/// instead of the initiator's values reaching the responder half a round
-/// trip after the decode.
+/// differ (a gossip digest check failed). It carries the initiator's whole
+/// odd sketch (160 bytes), so the responder sizes its first batch from the
+/// estimated difference and a two-sided difference usually decodes in one
+/// round trip instead of two; and the first [`OPENER_SUMS`] power sums of
+/// the initiator's set (128 bytes; fewer for small sets, where they would
+/// cost more than 30% of a listing), from which the responder decodes a
+/// difference of up to 16 values at once: then both sides have everything
+/// after one round trip, as with a whole-set exchange, instead of the
+/// initiator's values reaching the responder half a round trip after the
+/// decode.
 pub fn initiate_repair(set: &MessageSet) -> ReconcileMessage {
-    let count = OPENER_SYMBOLS.min(symbols_within(set, symbol_budget_bytes(set, set.len() as u64)));
+    let count = OPENER_SUMS.min(symbol_budget_bytes(set, set.len() as u64) as usize / 8);
     ReconcileMessage::Open {
         summary: SetSummary::of_set(set).encode(),
         parity: Some(encode_parity(&set.odd_sketch(), SketchForm::Whole)),
-        symbols: (count >= INITIAL_SYMBOL_SLACK).then(|| encode_symbols(&set.coded_symbols(0, count))),
+        sums: (count > 0).then(|| base64_encode(&set.pin_sketch().to_bytes(count))),
     }
 }
 
-/// Coded symbols a repair opener carries: enough for a difference of about
-/// 16 values (a lost flush or two).
-pub const OPENER_SYMBOLS: u64 = 32;
+/// Power sums a repair opener carries: a difference of up to 16 values (a
+/// lost flush or two) decodes from them.
+pub const OPENER_SUMS: usize = 16;
 
 /// Handles one message from the peer this session belongs to.
 pub fn respond(set: &MessageSet, session: &mut Session, msg: &ReconcileMessage) -> Result<Step, ReconcileError> {
     match msg {
-        ReconcileMessage::Open { summary, parity, symbols } => {
+        ReconcileMessage::Open { summary, parity, sums } => {
             let peer = SetSummary::decode(summary)?;
             let parity = parity.as_deref().map(decode_parity).transpose()?;
-            let symbols = symbols.as_deref().map(decode_symbols).transpose()?;
-            Ok(match symbols.and_then(|theirs| decode_from(set, &theirs, &peer)) {
+            let difference = sums.as_deref().map(|sums| sums_difference(set, sums)).transpose()?;
+            Ok(match difference.and_then(|difference| decode_sums(set, &difference, &peer)) {
                 // Decoded from the opener alone: take theirs, send ours, done.
                 Some((ours_only, theirs_only)) => {
                     Step { replies: values_messages(&ours_only), values_to_insert: theirs_only, done: true }
@@ -401,9 +406,7 @@ pub fn respond(set: &MessageSet, session: &mut Session, msg: &ReconcileMessage) 
         }
         ReconcileMessage::Sums { summary, sums } => {
             let peer = SetSummary::decode(summary)?;
-            let bad = || ReconcileError(format!("sums {sums:?} are not base64 of 1 to {PIN_CAPACITY} 8-byte sums"));
-            let bytes = base64_decode(sums).filter(|b| !b.is_empty()).ok_or_else(bad)?;
-            let difference = set.pin_sketch().difference(&bytes).ok_or_else(bad)?;
+            let difference = sums_difference(set, sums)?;
             Ok(on_sums(set, session, peer, &difference))
         }
         ReconcileMessage::More { start, end, parity } => on_more(set, *start, *end, parity.unwrap_or(false)),
@@ -449,10 +452,10 @@ fn on_open(set: &MessageSet, peer: SetSummary, peer_parity: Option<PeerSketch>) 
     // would not be expected to decode.
     let sized = |d: u64, slack: u64| (symbols_to_decode(d, slack), symbols_to_decode(d, 0) <= 2 * budget);
     let ((first_batch, sketch_pays), parity_form) = match peer_parity {
-        // A folded estimate of one value is nearly always exact, and one
-        // value decodes from the first symbol. Up to 20 it is off by a pair
-        // of values whose bits collided, at most; beyond, it is read to
-        // within about -20% and +30%: size for 30% more.
+        // Up to 18 values, power sums with a margin for collided bits (see
+        // `pin_capacity`); (with an empty side, one symbol or a listing).
+        // Beyond, a folded estimate is read to within about -40% and +30%:
+        // size for 60% more (see `folded_margin`).
         Some(theirs @ PeerSketch::Folded(_)) => match estimate(&theirs) {
             Some(d @ 0..=PIN_MAX_ESTIMATE) if own.count > 0 && peer.count > 0 => {
                 let sums = set.pin_sketch().to_bytes(pin_capacity(d));
@@ -461,7 +464,14 @@ fn on_open(set: &MessageSet, peer: SetSummary, peer_parity: Option<PeerSketch>) 
             }
             Some(d @ (0 | 1)) => (sized(d, 0), None),
             Some(d @ 2..=20) => (sized(d, INITIAL_SYMBOL_SLACK), None),
-            Some(d) => ((symbols_to_decode(d + d * 3 / 10, INITIAL_SYMBOL_SLACK), sized(d, 0).1), None),
+            Some(d @ 21..=FOLDED_TRUSTED) => ((symbols_to_decode(folded_margin(d), INITIAL_SYMBOL_SLACK), sized(d, 0).1), None),
+            // Near saturation a folded sketch also reads a far larger
+            // difference this way (at d = 1000, one draw in 12 reads under
+            // 150): size for it, and send our sketch whole so that a short
+            // batch is followed by one sized right.
+            Some(d) => {
+                ((symbols_to_decode(folded_margin(d), INITIAL_SYMBOL_SLACK), sized(d, 0).1), Some(SketchForm::Whole))
+            }
             // Beyond what their folded sketch resolves: send ours whole.
             None => (sized(FOLDED_RESOLVES.max(count_difference), INITIAL_SYMBOL_SLACK), Some(SketchForm::Whole)),
         },
@@ -488,8 +498,47 @@ fn on_open(set: &MessageSet, peer: SetSummary, peer_parity: Option<PeerSketch>) 
     Step { replies, values_to_insert: Vec::new(), done: true }
 }
 
+/// The peer's power sums (base64) xored with ours.
+fn sums_difference(set: &MessageSet, sums: &str) -> Result<Vec<u64>, ReconcileError> {
+    let bad = || ReconcileError(format!("sums {sums:?} are not base64 of 1 to {PIN_CAPACITY} 8-byte sums"));
+    let bytes = base64_decode(sums).filter(|b| !b.is_empty()).ok_or_else(bad)?;
+    set.pin_sketch().difference(&bytes).ok_or_else(bad)
+}
+
+/// The difference the power sums of (peer xor ours) hold, verified against
+/// the peer's summary: (values only we hold, values only the peer holds),
+/// each ascending.
+fn decode_sums(set: &MessageSet, difference: &[u64], peer: &SetSummary) -> Option<(Vec<i64>, Vec<i64>)> {
+    let elements = pinsketch::decode(difference)?;
+    let values = elements.into_iter().map(|e| e as i64);
+    let (mut ours_only, mut theirs_only): (Vec<i64>, Vec<i64>) = values.partition(|&v| set.contains(v));
+    ours_only.sort_unstable();
+    theirs_only.sort_unstable();
+    if verified(set, &ours_only, &theirs_only, peer) {
+        return Some((ours_only, theirs_only));
+    }
+    // Zero is the one value the sums cannot see: it may be the missing
+    // piece, on whichever side holds it.
+    let side = if set.contains(0) { &mut ours_only } else { &mut theirs_only };
+    let at = side.partition_point(|&v| v < 0);
+    side.insert(at, 0);
+    verified(set, &ours_only, &theirs_only, peer).then_some((ours_only, theirs_only))
+}
+
 /// About the largest difference a folded sketch resolves.
 const FOLDED_RESOLVES: u64 = 150;
+
+/// What to size a first batch for when a folded sketch reads `d` (21 and
+/// more): it reads under 0.8·d one time in 20 and under 0.6·d one time in
+/// 100 (2,000 draws from 21 to 120), so 1.6·d, which with the symbols'
+/// own overhead holds all but about one difference in 100.
+fn folded_margin(d: u64) -> u64 {
+    d + d * 6 / 10
+}
+
+/// The largest folded estimate taken at its word: a saturated sketch (a
+/// difference of hundreds) reads 120 or less about one time in 30.
+const FOLDED_TRUSTED: u64 = 120;
 
 /// The largest estimated difference answered with power sums rather than
 /// coded symbols: its capacity, with the margin below, is [`PIN_CAPACITY`].
@@ -515,22 +564,7 @@ fn pin_capacity(d: u64) -> usize {
 /// any later batch.
 fn on_sums(set: &MessageSet, session: &mut Session, peer: SetSummary, difference: &[u64]) -> Step {
     session.decoder = None;
-    let decoded = pinsketch::decode(difference).and_then(|elements| {
-        let values: Vec<i64> = elements.into_iter().map(|e| e as i64).collect();
-        let (mut ours_only, mut theirs_only): (Vec<i64>, Vec<i64>) = values.into_iter().partition(|&v| set.contains(v));
-        ours_only.sort_unstable();
-        theirs_only.sort_unstable();
-        if verified(set, &ours_only, &theirs_only, &peer) {
-            return Some((ours_only, theirs_only));
-        }
-        // Zero is the one value the sums cannot see: it may be the missing
-        // piece, on whichever side holds it.
-        let side = if set.contains(0) { &mut ours_only } else { &mut theirs_only };
-        let at = side.partition_point(|&v| v < 0);
-        side.insert(at, 0);
-        verified(set, &ours_only, &theirs_only, &peer).then_some((ours_only, theirs_only))
-    });
-    if let Some((ours_only, theirs_only)) = decoded {
+    if let Some((ours_only, theirs_only)) = decode_sums(set, difference, &peer) {
         return Step { replies: values_messages(&ours_only), values_to_insert: theirs_only, done: true };
     }
     let budget = symbols_within(set, symbol_budget_bytes(set, peer.count));
@@ -572,7 +606,8 @@ fn on_symbols(
         // A re-request after the peer's set changed (below) is answered.
         Some((0, _, _)) if start == 0 => {}
         None | Some(_) if start == 0 => {
-            session.decoder = Some(Decoder { peer, parity, asked_parity: false, symbols: Vec::new(), batches: 0 });
+            session.decoder =
+                Some(Decoder { peer, parity, asked_parity: false, estimate: None, symbols: Vec::new(), batches: 0 });
         }
         Some((len, true, _)) if len == start => {}
         Some((len, false, batches)) if len == start && batches < MAX_ROUNDS => {
@@ -616,13 +651,12 @@ fn on_symbols(
     // short: grow by half; if that fails too, ask for the peer's whole
     // sketch beside twice the symbols.
     let count_difference = set.len().abs_diff(peer.count as usize) as u64;
-    let estimate = decoder
-        .parity
-        .take()
-        .map(|theirs| set.odd_sketch().difference_estimate(&theirs, MAX_SYMBOLS));
-    let unknown = matches!(estimate, None | Some(None));
+    if let Some(theirs) = decoder.parity.take() {
+        decoder.estimate = set.odd_sketch().difference_estimate(&theirs, MAX_SYMBOLS).or(decoder.estimate);
+    }
+    let unknown = decoder.estimate.is_none();
     let ask_parity = unknown && decoder.batches >= 2 && !decoder.asked_parity;
-    let estimate = estimate.flatten().unwrap_or(0).max(count_difference);
+    let estimate = decoder.estimate.unwrap_or(0).max(count_difference);
     let wanted = if ask_parity {
         decoder.asked_parity = true;
         (2 * received).max(symbols_to_decode(estimate, INITIAL_SYMBOL_SLACK)).max(received + 16)
@@ -1134,7 +1168,7 @@ mod tests {
         let full = OddSketch::of_values(&(0..100_000).collect::<Vec<_>>());
         let sketches = [SketchForm::Folded, SketchForm::Whole].into_iter().flat_map(|form| [encode_parity(&empty, form), encode_parity(&full, form)]);
         for parity in std::iter::once(None).chain(sketches.map(Some)) {
-            let step = respond(&set, &mut Session::default(), &ReconcileMessage::Open { summary: summary.clone(), parity, symbols: None });
+            let step = respond(&set, &mut Session::default(), &ReconcileMessage::Open { summary: summary.clone(), parity, sums: None });
             assert!(step.is_ok_and(|s| !s.replies.is_empty()));
         }
     }
@@ -1144,9 +1178,9 @@ mod tests {
         let set: MessageSet = (0..10).collect();
         let mut session = Session::default();
         for msg in [
-            ReconcileMessage::Open { summary: "!!".into(), parity: None, symbols: None },
-            ReconcileMessage::Open { summary: SetSummary::of_set(&set).encode(), parity: Some("AAAA".into()), symbols: None },
-            ReconcileMessage::Open { summary: SetSummary::of_set(&set).encode(), parity: None, symbols: Some("A".into()) },
+            ReconcileMessage::Open { summary: "!!".into(), parity: None, sums: None },
+            ReconcileMessage::Open { summary: SetSummary::of_set(&set).encode(), parity: Some("AAAA".into()), sums: None },
+            ReconcileMessage::Open { summary: SetSummary::of_set(&set).encode(), parity: None, sums: Some("A".into()) },
             ReconcileMessage::More { start: u64::MAX - 1, end: u64::MAX, parity: None },
             ReconcileMessage::More { start: 5, end: 5, parity: None },
             ReconcileMessage::More { start: 0, end: MAX_SYMBOLS + 1, parity: Some(true) },

@@ -498,7 +498,7 @@ fn payload_from_fields(kind: &str, f: &BodyFields) -> Result<Payload, PayloadErr
         "reconcile" => Payload::Reconcile(ReconcileMessage::Open {
             summary: f.req("summary")?,
             parity: f.opt("parity")?,
-            symbols: f.opt("symbols")?,
+            sums: f.opt("sums")?,
         }),
         "reconcile_symbols" => Payload::Reconcile(ReconcileMessage::Symbols {
             summary: f.req("summary")?,
