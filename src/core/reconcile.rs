@@ -80,7 +80,7 @@
 //! ```text
 //! initiator I                                   responder R
 //!   reconcile {summary, parity: folded} ──►   equal digest: no reply at all
-//!   (a repair: whole sketch + 32 symbols)     decoded from those: reconcile_values {R-only}, done
+//!   (a repair: whole sketch + 16 sums)        decoded from those: reconcile_values {R-only}, done
 //!                                       ◄──   estimate ≤ 18: reconcile_sums {summary, sums}
 //!   decoded: insert R-only;
 //!   reconcile_values {I-only}           ──►   insert
@@ -424,17 +424,18 @@ pub fn respond(set: &MessageSet, session: &mut Session, msg: &ReconcileMessage) 
 }
 
 /// The responder's answer to an opener: nothing when the digests agree,
-/// otherwise a first symbol batch sized from what the opener tells, or the
-/// whole set as listings when a sketch would not pay.
+/// otherwise power sums or a first symbol batch sized from what the opener
+/// tells, or the whole set as listings when a sketch would not pay.
 ///
-/// A periodic check's opener carries a folded sketch (16 bytes), which
-/// sizes the first batch for differences up to about 150 values: then the
+/// A periodic check's opener carries a folded sketch (16 bytes). Up to 18
+/// values it reads, the answer is power sums, which decode exactly; beyond,
+/// it sizes the first batch for differences up to about 150 values: then the
 /// initiator decodes it and both sides hold the union one and a half round
 /// trips after the opener left. If it falls short (an unlucky draw), the
 /// decoder asks for more and our whole sketch. Beyond what the folded
-/// sketch resolves, the batch is sized for that much and carries our whole
-/// sketch (160 bytes), from which the decoder sizes the next. A repair opener carries the initiator's whole
-/// sketch. Without any sketch (no estimate), the bet is on the common case,
+/// sketch resolves (or near it), the batch is sized for that much and
+/// carries our whole sketch (160 bytes), from which the decoder sizes the
+/// next. A repair opener carries the initiator's whole sketch. Without any sketch (no estimate), the bet is on the common case,
 /// a side that missed some values (`d` = the count difference `c`): a batch
 /// for `d = c`; if it loses, the decoder asks for our sketch.
 fn on_open(set: &MessageSet, peer: SetSummary, peer_parity: Option<PeerSketch>) -> Step {
@@ -454,8 +455,8 @@ fn on_open(set: &MessageSet, peer: SetSummary, peer_parity: Option<PeerSketch>) 
     let ((first_batch, sketch_pays), parity_form) = match peer_parity {
         // Up to 18 values, power sums with a margin for collided bits (see
         // `pin_capacity`); (with an empty side, one symbol or a listing).
-        // Beyond, a folded estimate is read to within about -40% and +30%:
-        // size for 60% more (see `folded_margin`).
+        // Beyond, a folded estimate reads down to about 0.6 of the
+        // difference: size for 60% more (see `folded_margin`).
         Some(theirs @ PeerSketch::Folded(_)) => match estimate(&theirs) {
             Some(d @ 0..=PIN_MAX_ESTIMATE) if own.count > 0 && peer.count > 0 => {
                 let sums = set.pin_sketch().to_bytes(pin_capacity(d));
