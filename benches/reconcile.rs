@@ -401,12 +401,14 @@ fn peers(with_riblt: bool, only_d: Option<i64>) {
         "variant", "n", "d", "ours_line", "ours_raw", "B/d", "rt", "ms", "negent", "rt", "ms", "riblt", "rt", "ms",
         "raw/best", "cpu/negent", "idx_ms", "negent_idx", "negent_apply"
     );
-    let rows: [(Variant, i64, i64); 8] = [
+    let rows: [(Variant, i64, i64); 10] = [
         (Variant::DenseMixed, 100_000, 1),
         (Variant::DenseMixed, 100_000, 10),
         (Variant::DenseMixed, 100_000, 100),
         (Variant::DenseMixed, 100_000, 1000),
         (Variant::RandomMixed, 100_000, 10),
+        (Variant::RandomMixed, 100_000, 100),
+        (Variant::RandomMixed, 100_000, 1000),
         (Variant::RandomMixed, 100_000, 10_000),
         (Variant::DenseMixed, 1_000_000, 10),
         (Variant::DenseMixed, 1_000_000, 1000),
