@@ -440,9 +440,10 @@ pub fn respond(set: &MessageSet, session: &mut Session, msg: &ReconcileMessage) 
 /// decoder asks for more and our whole sketch. Beyond what the folded
 /// sketch resolves (or near it), the batch is sized for that much and
 /// carries our whole sketch (160 bytes), from which the decoder sizes the
-/// next. A repair opener carries the initiator's whole sketch. Without any sketch (no estimate), the bet is on the common case,
-/// a side that missed some values (`d` = the count difference `c`): a batch
-/// for `d = c`; if it loses, the decoder asks for our sketch.
+/// next. A repair opener carries the initiator's whole sketch. Without any
+/// sketch (no estimate), the bet is on the common case, a side that missed
+/// some values (`d` = the count difference `c`): a batch for `d = c`; if it
+/// loses, the decoder asks for our sketch.
 fn on_open(set: &MessageSet, peer: SetSummary, peer_parity: Option<PeerSketch>) -> Step {
     let own = SetSummary::of_set(set);
     if own == peer {
@@ -459,21 +460,20 @@ fn on_open(set: &MessageSet, peer: SetSummary, peer_parity: Option<PeerSketch>) 
     let sized = |d: u64, slack: u64| (symbols_to_decode(d, slack), symbols_to_decode(d, 0) <= 2 * budget);
     let ((first_batch, sketch_pays), parity_form) = match peer_parity {
         // Up to 18 values, power sums with a margin for collided bits (see
-        // `pin_capacity`); (with an empty side, one symbol or a listing).
-        // Beyond, a folded estimate reads down to about 0.6 of the
-        // difference: size for 60% more (see `folded_margin`).
+        // `pin_capacity`); an empty side lists its set. Beyond, a folded
+        // estimate reads down to about 0.6 of the difference: size for 60%
+        // more (see `folded_margin`).
         Some(theirs @ PeerSketch::Folded(_)) => match estimate(&theirs) {
             Some(d @ 0..=PIN_MAX_ESTIMATE) if own.count > 0 && peer.count > 0 => {
                 let sums = set.pin_sketch().to_bytes(pin_capacity(d));
                 let reply = ReconcileMessage::Sums { summary: own.encode(), sums: base64_encode(&sums) };
                 return Step { replies: vec![reply], values_to_insert: Vec::new(), done: true };
             }
-            Some(d @ (0 | 1)) => (sized(d, 0), None),
-            Some(d @ 2..=20) => (sized(d, INITIAL_SYMBOL_SLACK), None),
+            Some(d @ 0..=20) => (sized(d, INITIAL_SYMBOL_SLACK), None),
             Some(d @ 21..=FOLDED_TRUSTED) => ((symbols_to_decode(folded_margin(d), INITIAL_SYMBOL_SLACK), sized(d, 0).1), None),
             // Near saturation a folded sketch also reads a far larger
-            // difference this way (at d = 1000, one draw in 12 reads under
-            // 150): size for it, and send our sketch whole so that a short
+            // difference this way (at d = 1000, one draw in 20 reads 120 or
+            // less): size for it, and send our sketch whole so that a short
             // batch is followed by one sized right.
             Some(d) => {
                 ((symbols_to_decode(folded_margin(d), INITIAL_SYMBOL_SLACK), sized(d, 0).1), Some(SketchForm::Whole))
@@ -543,7 +543,7 @@ fn folded_margin(d: u64) -> u64 {
 }
 
 /// The largest folded estimate taken at its word: a saturated sketch (a
-/// difference of hundreds) reads 120 or less about one time in 30.
+/// difference of a thousand) reads 120 or less about one time in 20.
 const FOLDED_TRUSTED: u64 = 120;
 
 /// The largest estimated difference answered with power sums rather than
