@@ -8,8 +8,9 @@
 //! fingerprint of every subtree, for range-based reconciliation; the coded
 //! symbols replaced that (see [`crate::core::reconcile`]), and dropping the
 //! per-subtree fingerprints halved the hashing per insert (a leaf split
-//! rehashed half a leaf) and the tree's memory. Leaves hold plain sorted
-//! values, about 8 bytes per value.
+//! rehashed half a leaf) and cut the tree's memory by about a third (a
+//! leaf's entry in its parent was 152 bytes, now 24). Leaves hold plain
+//! sorted values, about 8 bytes per value.
 //!
 //! Values are never removed: broadcast messages, once accepted, are kept.
 
@@ -154,13 +155,14 @@ impl MessageSet {
 
     /// Inserts `value`; returns whether it was new.
     pub fn insert(&mut self, value: i64) -> bool {
-        match insert_rec(&mut self.root, value, true) {
+        let split = match insert_rec(&mut self.root, value, true) {
             Inserted::Duplicate => return false,
-            Inserted::Fits => self.total.add(&Fingerprint::of_value(value)),
-            Inserted::Split(right) => {
-                self.total.add(&Fingerprint::of_value(value));
-                self.grow_root(right);
-            }
+            Inserted::Fits => None,
+            Inserted::Split(right) => Some(right),
+        };
+        self.total.add(&Fingerprint::of_value(value));
+        if let Some(right) = split {
+            self.grow_root(right);
         }
         self.decimal_digits_total += decimal_len(value);
         self.parity.add(value);
