@@ -401,6 +401,14 @@ pub fn respond(set: &MessageSet, session: &mut Session, msg: &ReconcileMessage) 
             let peer = SetSummary::decode(summary)?;
             let parity = parity.as_deref().map(decode_parity).transpose()?;
             let difference = sums.as_deref().map(|sums| sums_difference(set, sums)).transpose()?;
+            // A difference the sketch reads as half again what the sums
+            // hold is not worth the decode's failure (its splitting check
+            // alone is 64 polynomial squarings).
+            let sums_may_hold = |sum_count: usize| {
+                parity.as_ref().and_then(|theirs| set.odd_sketch().difference_estimate(theirs, MAX_SYMBOLS))
+                    .is_none_or(|d| d <= sum_count as u64 * 3 / 2)
+            };
+            let difference = difference.filter(|difference| sums_may_hold(difference.len()));
             Ok(match difference.and_then(|difference| decode_sums(set, &difference, &peer)) {
                 // Decoded from the opener alone: take theirs, send ours, done.
                 Some((ours_only, theirs_only)) => {
