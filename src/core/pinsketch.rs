@@ -6,9 +6,11 @@
 //! exactly 8 bytes per value of capacity, always decoding within it, where a
 //! rateless IBLT needs about 1.5 to 2.7 symbols per value at small
 //! differences and sometimes a second round. The price is CPU: each sum costs
-//! one field multiplication per value kept, and decoding is O(c²) field
-//! operations plus 64 polynomial squarings per root split, so it serves small
-//! differences only (see [`PIN_CAPACITY`]); the rateless IBLT takes the rest.
+//! one field multiplication per value kept, and decoding takes O(c²) field
+//! operations for Berlekamp-Massey and about 64·c² for the roots (64
+//! polynomial squarings check that the locator splits and give the powers
+//! every trace is formed from), so it serves small differences only (see
+//! [`PIN_CAPACITY`]); the rateless IBLT takes the rest.
 //!
 //! A value is the field element of its 64 bits. Zero is the one value the
 //! sums cannot see; the decoder's digest check catches a difference that
@@ -21,7 +23,7 @@ pub const PIN_CAPACITY: usize = 24;
 /// Multiplication in GF(2^64) modulo x^64 + x^4 + x^3 + x + 1 (irreducible).
 /// The carry-less product uses the CPU's instruction where there is one
 /// (x86-64 with PCLMULQDQ), else a portable loop; both give the same bits.
-pub fn mul(a: u64, b: u64) -> u64 {
+fn mul(a: u64, b: u64) -> u64 {
     let (lo, hi) = clmul(a, b);
     reduce(lo, hi)
 }
@@ -70,7 +72,7 @@ unsafe fn clmul_x86(a: u64, b: u64) -> (u64, u64) {
 
 /// The carry-less 128-bit product, four bits of `b` at a time (about 2.5
 /// times faster than bit by bit, which matters on wasm32: no instruction).
-pub fn clmul_portable(a: u64, b: u64) -> (u64, u64) {
+fn clmul_portable(a: u64, b: u64) -> (u64, u64) {
     clmul_by_table(&nibble_table(a), b)
 }
 
