@@ -136,15 +136,21 @@ impl Modulus {
     /// `a mod m`, in place: `a`'s coefficients from the degree of `m` on are
     /// left zero.
     fn reduce(&self, a: &mut [u64]) {
-        let dm = self.factors.len();
-        for top in (dm..a.len()).rev() {
-            let c = a[top];
-            if c != 0 {
-                for (j, factor) in self.factors.iter().enumerate() {
-                    a[top - dm + j] ^= factor.mul(c);
-                }
-                a[top] = 0;
+        reduce_in_place(a, self.factors.len(), |j, c| self.factors[j].mul(c));
+    }
+}
+
+/// Reduces `a` in place modulo a monic polynomial of degree `dm` whose
+/// coefficient `j` times `c` is `times_coefficient(j, c)`: `a`'s
+/// coefficients from `dm` on are left zero.
+fn reduce_in_place(a: &mut [u64], dm: usize, times_coefficient: impl Fn(usize, u64) -> u64) {
+    for top in (dm..a.len()).rev() {
+        let c = a[top];
+        if c != 0 {
+            for j in 0..dm {
+                a[top - dm + j] ^= times_coefficient(j, c);
             }
+            a[top] = 0;
         }
     }
 }
@@ -297,16 +303,8 @@ fn trim(p: &mut Poly) {
 /// `a mod m`, `m` monic.
 fn rem_monic(mut a: Poly, m: &[u64]) -> Poly {
     let dm = m.len() - 1;
-    while a.len() > dm {
-        let top = a.len() - 1;
-        let c = a[top];
-        if c != 0 {
-            for j in 0..dm {
-                a[top - dm + j] ^= mul(c, m[j]);
-            }
-        }
-        a.pop();
-    }
+    reduce_in_place(&mut a, dm, |j, c| mul(c, m[j]));
+    a.truncate(dm);
     trim(&mut a);
     a
 }
