@@ -16,6 +16,7 @@ use std::time::Instant;
 use do_riblt::{Decoder as RibltDecoder, Encoder as RibltEncoder, Peeled, Symbol as RibltSymbol};
 use negentropy::{Id, Negentropy, NegentropyStorageBase, NegentropyStorageVector};
 
+use anti_entropy::core::coding::{OddSketch, PeerSketch, SketchForm};
 use anti_entropy::core::reconcile::{reconcile_pair, ReconcileMessage};
 use anti_entropy::core::wire::{self, Body, Envelope, Payload};
 use anti_entropy::MessageSet;
@@ -212,6 +213,10 @@ fn main() {
     }
     if wants("tails") {
         tails();
+        println!();
+    }
+    if wants("estimates") {
+        estimates();
     }
 }
 
@@ -560,5 +565,42 @@ fn tails() {
                 missed
             );
         }
+    }
+}
+
+/// How well the sketches an opener carries read a difference of `d` random
+/// values: quantiles of estimate ÷ d over `ESTIMATE_DRAWS` draws, as the
+/// responder reads them (the xor of two sketches is the sketch of the
+/// difference). A first batch that must decode in one go is sized for the
+/// low quantile: this is what bounds the bytes of a 1.5-round-trip repair
+/// at d = 100 (see `src/core/reconcile.rs`).
+fn estimates() {
+    const ESTIMATE_DRAWS: u64 = 2000;
+    println!("estimate / d over {ESTIMATE_DRAWS} draws of d random values (folded: the 16 bytes of every periodic opener; whole: the 160 bytes of a repair opener)");
+    println!("{:<7} {:>5} {:>6} {:>6} {:>6} {:>6} {:>11}", "sketch", "d", "1%", "5%", "50%", "95%", "unreadable");
+    let mut stream = Stream(99);
+    for (form, d) in [SketchForm::Folded, SketchForm::Whole].into_iter().flat_map(|f| [20u64, 50, 100, 150].map(|d| (f, d))) {
+        let mut ratios = Vec::new();
+        let mut unreadable = 0;
+        for _ in 0..ESTIMATE_DRAWS {
+            let values: Vec<i64> = (0..d).map(|_| stream.next()).collect();
+            let theirs = PeerSketch::from_bytes(&OddSketch::of_values(&values).to_bytes(form)).expect("a sketch's own bytes");
+            match OddSketch::default().difference_estimate(&theirs, u64::MAX) {
+                Some(estimate) => ratios.push(estimate as f64 / d as f64),
+                None => unreadable += 1,
+            }
+        }
+        ratios.sort_by(f64::total_cmp);
+        let q = |p: f64| ratios.get(((ratios.len() as f64 * p) as usize).min(ratios.len().saturating_sub(1))).copied().unwrap_or(f64::NAN);
+        println!(
+            "{:<7} {:>5} {:>6.2} {:>6.2} {:>6.2} {:>6.2} {:>10.1}%",
+            if form == SketchForm::Folded { "folded" } else { "whole" },
+            d,
+            q(0.01),
+            q(0.05),
+            q(0.5),
+            q(0.95),
+            100.0 * unreadable as f64 / ESTIMATE_DRAWS as f64
+        );
     }
 }
