@@ -9,7 +9,9 @@
 //! one field multiplication per value kept, and decoding takes O(c²) field
 //! operations for Berlekamp-Massey and about 64·c² for the roots (64
 //! polynomial squarings check that the locator splits and give the powers
-//! every trace is formed from), so it serves small differences only (see
+//! every trace is formed from; with the CPU's carry-less multiply, products
+//! summed into one coefficient are reduced once, not one by one), so it
+//! serves small differences only (see
 //! [`PIN_CAPACITY`]); the rateless IBLT takes the rest.
 //!
 //! A value is the field element of its 64 bits. Zero is the one value the
@@ -125,18 +127,27 @@ impl Factor {
 /// A monic polynomial reduced by many times, with a [`Factor`] per
 /// coefficient.
 struct Modulus {
+    coefficients: Vec<u64>,
     factors: Vec<Factor>,
 }
 
 impl Modulus {
     fn new(m: &[u64]) -> Self {
-        Modulus { factors: m[..m.len() - 1].iter().map(|&c| Factor::new(c)).collect() }
+        let coefficients = m[..m.len() - 1].to_vec();
+        let factors = if has_clmul() { Vec::new() } else { coefficients.iter().map(|&c| Factor::new(c)).collect() };
+        Modulus { coefficients, factors }
+    }
+
+    fn degree(&self) -> usize {
+        self.coefficients.len()
     }
 
     /// `a mod m`, in place: `a`'s coefficients from the degree of `m` on are
     /// left zero.
     fn reduce(&self, a: &mut [u64]) {
-        reduce_in_place(a, self.factors.len(), |j, c| self.factors[j].mul(c));
+        if !reduce_in_place_clmul(a, &self.coefficients) {
+            reduce_in_place(a, self.degree(), |j, c| self.factors[j].mul(c));
+        }
     }
 }
 
@@ -152,6 +163,51 @@ fn reduce_in_place(a: &mut [u64], dm: usize, times_coefficient: impl Fn(usize, u
             }
             a[top] = 0;
         }
+    }
+}
+
+/// [`reduce_in_place`] with the CPU's carry-less multiply, for a monic
+/// modulus whose lower coefficients are `m`; `false` (and `a` untouched)
+/// without the instruction. The products are xored into 128-bit
+/// accumulators and each coefficient is reduced to 64 bits once, when it is
+/// read, instead of after every product: about three times faster.
+fn reduce_in_place_clmul(a: &mut [u64], m: &[u64]) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if has_clmul() {
+        // SAFETY: the CPU has the instruction (checked just above).
+        unsafe { reduce_in_place_x86(a, m) };
+        return true;
+    }
+    let _ = (a, m);
+    false
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "pclmulqdq")]
+unsafe fn reduce_in_place_x86(a: &mut [u64], m: &[u64]) {
+    use std::arch::x86_64::*;
+    let dm = m.len();
+    if a.len() <= dm {
+        return;
+    }
+    let wide_of = |c: u64| _mm_cvtsi64_si128(c as i64);
+    let narrow = |w: __m128i| reduce(_mm_cvtsi128_si64(w) as u64, _mm_cvtsi128_si64(_mm_unpackhi_epi64(w, w)) as u64);
+    let modulus: Vec<__m128i> = m.iter().map(|&c| wide_of(c)).collect();
+    let mut wide: Vec<__m128i> = a.iter().map(|&c| wide_of(c)).collect();
+    for top in (dm..a.len()).rev() {
+        let c = narrow(wide[top]);
+        if c != 0 {
+            let c = wide_of(c);
+            for (w, &mj) in wide[top - dm..top].iter_mut().zip(&modulus) {
+                *w = _mm_xor_si128(*w, _mm_clmulepi64_si128(c, mj, 0));
+            }
+        }
+    }
+    for (x, &w) in a.iter_mut().zip(&wide[..dm]) {
+        *x = narrow(w);
+    }
+    for x in &mut a[dm..] {
+        *x = 0;
     }
 }
 
@@ -303,7 +359,9 @@ fn trim(p: &mut Poly) {
 /// `a mod m`, `m` monic.
 fn rem_monic(mut a: Poly, m: &[u64]) -> Poly {
     let dm = m.len() - 1;
-    reduce_in_place(&mut a, dm, |j, c| mul(c, m[j]));
+    if !reduce_in_place_clmul(&mut a, &m[..dm]) {
+        reduce_in_place(&mut a, dm, |j, c| mul(c, m[j]));
+    }
     a.truncate(dm);
     trim(&mut a);
     a
@@ -356,7 +414,7 @@ fn square_mod(p: &[u64], m: &Modulus) -> Poly {
         out[2 * i] = mul(c, c);
     }
     m.reduce(&mut out);
-    out.truncate(m.factors.len());
+    out.truncate(m.degree());
     trim(&mut out);
     out
 }
@@ -392,6 +450,47 @@ struct Frobenius {
 }
 
 impl Frobenius {
+    /// Tr(βx) = Σ β^(2^i) · x^(2^i), modulo the polynomial the powers were
+    /// taken modulo.
+    fn trace(&self, beta: u64) -> Vec<u64> {
+        let mut trace = vec![0u64; self.width];
+        #[cfg(target_arch = "x86_64")]
+        if has_clmul() {
+            // SAFETY: the CPU has the instruction (checked just above).
+            unsafe { self.trace_x86(beta, &mut trace) };
+            return trace;
+        }
+        let mut beta_power = beta;
+        for power in self.powers.chunks_exact(self.width) {
+            let factor = Factor::new(beta_power);
+            for (t, &c) in trace.iter_mut().zip(power) {
+                *t ^= factor.mul(c);
+            }
+            beta_power = mul(beta_power, beta_power);
+        }
+        trace
+    }
+
+    /// [`Frobenius::trace`] with the carry-less multiply: each coefficient
+    /// sums its 64 products in 128 bits and is reduced once.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "pclmulqdq")]
+    unsafe fn trace_x86(&self, beta: u64, trace: &mut [u64]) {
+        use std::arch::x86_64::*;
+        let mut wide = vec![_mm_setzero_si128(); self.width];
+        let mut beta_power = beta;
+        for power in self.powers.chunks_exact(self.width) {
+            let factor = _mm_cvtsi64_si128(beta_power as i64);
+            for (w, &c) in wide.iter_mut().zip(power) {
+                *w = _mm_xor_si128(*w, _mm_clmulepi64_si128(factor, _mm_cvtsi64_si128(c as i64), 0));
+            }
+            beta_power = mul(beta_power, beta_power);
+        }
+        for (t, w) in trace.iter_mut().zip(wide) {
+            *t = reduce(_mm_cvtsi128_si64(w) as u64, _mm_cvtsi128_si64(_mm_unpackhi_epi64(w, w)) as u64);
+        }
+    }
+
     /// The same powers modulo `m`, a monic divisor of the polynomial they
     /// were taken modulo.
     fn modulo(&self, m: &[u64]) -> Frobenius {
@@ -421,15 +520,7 @@ fn split(f: Poly, frobenius: &Frobenius, attempt: u64, roots: &mut Vec<u64>) {
     // A deterministic sequence of β (the core draws no randomness of its
     // own); 64 attempts fail to split with probability about 2^-64.
     for k in attempt..attempt + 64 {
-        let mut beta_power = (k + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        let mut trace = vec![0u64; degree];
-        for power in frobenius.powers.chunks_exact(degree) {
-            let beta = Factor::new(beta_power);
-            for (t, &c) in trace.iter_mut().zip(power) {
-                *t ^= beta.mul(c);
-            }
-            beta_power = mul(beta_power, beta_power);
-        }
+        let mut trace = frobenius.trace((k + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
         trim(&mut trace);
         let g = gcd(f.clone(), trace);
         let dg = g.len().saturating_sub(1);
@@ -526,6 +617,56 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn lazily_reduced_products_equal_products_reduced_one_by_one() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for (len, degree) in [(1, 1), (5, 1), (9, 4), (40, 13), (13, 40), (200, 100)] {
+            let a: Vec<u64> = (0..len).map(|_| next()).collect();
+            let m: Vec<u64> = (0..degree).map(|_| next()).chain([1]).collect();
+            let mut one_by_one = a.clone();
+            reduce_in_place(&mut one_by_one, degree, |j, c| mul(c, m[j]));
+            let mut lazily = a.clone();
+            if reduce_in_place_clmul(&mut lazily, &m[..degree]) {
+                assert_eq!(lazily, one_by_one, "len {len}, degree {degree}");
+            }
+            assert_eq!(rem_monic(a.clone(), &m), { let mut r = one_by_one[..degree.min(len)].to_vec(); trim(&mut r); r });
+            // A trace from the kept powers equals its definition, term by term.
+            let powers: Vec<u64> = (0..64 * degree).map(|_| next()).collect();
+            let frobenius = Frobenius { width: degree, powers };
+            let beta = next();
+            let mut expected = vec![0u64; degree];
+            let mut beta_power = beta;
+            for power in frobenius.powers.chunks_exact(degree) {
+                for (t, &c) in expected.iter_mut().zip(power) {
+                    *t ^= reduce_by_bits(clmul_by_bits(beta_power, c));
+                }
+                beta_power = mul(beta_power, beta_power);
+            }
+            assert_eq!(frobenius.trace(beta), expected, "degree {degree}");
+        }
+    }
+
+    /// A 128-bit product modulo x^64 + x^4 + x^3 + x + 1, bit by bit.
+    fn reduce_by_bits((mut lo, mut hi): (u64, u64)) -> u64 {
+        for bit in (64..128).rev() {
+            if (hi >> (bit - 64)) & 1 == 1 {
+                hi ^= 1 << (bit - 64);
+                // x^bit = x^(bit-64) · (x^4 + x^3 + x + 1).
+                for t in [4, 3, 1, 0] {
+                    let k = bit - 64 + t;
+                    if k >= 64 { hi ^= 1 << (k - 64) } else { lo ^= 1 << k }
+                }
+            }
+        }
+        lo
     }
 
     #[test]

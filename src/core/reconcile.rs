@@ -126,10 +126,12 @@
 //! folded sketch reads under 0.58·d one draw in 100, the whole one under
 //! 0.73·d): sized for the low reading, coded symbols alone exceed
 //! `do-riblt`'s bytes. Power sums would not (8 bytes per value of capacity,
-//! no decoding overhead), but 160 of them take 11 to 24 ms to decode here and
-//! 3.3 to 4.2 ms in libminisketch (`scripts/minisketch-decode.sh`), against
-//! 3 to 9 ms for `negentropy`'s whole exchange, and cost about 1 µs per
-//! insert to keep; they stay with small differences. At d = 10k random
+//! no decoding overhead), but 160 of them take 2.5 to 4.1 ms to decode here
+//! with the carry-less multiply (libminisketch: 3.3 to 4.2 ms,
+//! `scripts/minisketch-decode.sh`; `negentropy`'s whole exchange: 3 to 9
+//! ms), 41 to 46 ms in the portable arithmetic of wasm32, and cost about
+//! 1.5 µs per insert to keep; so far they stay with small differences. At
+//! d = 10k random
 //! the floor is near 15 B per value (8-byte keys in about 1.35·d cells, and
 //! half the values sent back); ours is 22.3, `do-riblt`'s 25.6.
 //!
