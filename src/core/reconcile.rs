@@ -124,7 +124,7 @@
 //! per value against the ideal stream's 1.4 of 16. The estimate is the
 //! bound (`cargo bench --bench reconcile -- estimates`: at d = 100 the
 //! folded sketch reads under 0.58·d one draw in 100, the whole one under
-//! 0.73·d): sized for the low reading, coded symbols alone exceed
+//! 0.74·d): sized for the low reading, coded symbols alone exceed
 //! `do-riblt`'s bytes. Power sums would not (8 bytes per value of capacity,
 //! no decoding overhead), but 160 of them take 2.5 to 4.1 ms to decode here
 //! with the carry-less multiply (libminisketch: 3.3 to 4.2 ms,
@@ -566,7 +566,8 @@ fn folded_margin(d: u64) -> u64 {
 /// What to size a first batch for when a whole sketch reads `d` (a repair
 /// opener carries one). Up to [`FOLDED_RESOLVES`] values it reads them from
 /// its unsampled 256-bit level, which at d = 100 reads under 0.81·d one
-/// time in 20 and under 0.73·d one time in 100 (20,000 simulated draws).
+/// time in 20 and under 0.74·d one time in 100 (`cargo bench --bench
+/// reconcile -- estimates`, 2,000 draws).
 /// Measured over 150 draws each of d = 30, 60 and 100 in the three
 /// distributions of the tails bench (1,350 repairs): sized for `d`, 60 took
 /// 2.5 round trips; for 1.25·d, 4 (the rateless code's own tail); for
@@ -1145,7 +1146,7 @@ mod tests {
 
     #[test]
     fn repairs_of_up_to_a_hundred_values_take_one_and_a_half_round_trips() {
-        // A repair opener's whole sketch reads as low as 0.73·d one time in
+        // A repair opener's whole sketch reads as low as 0.74·d one time in
         // 100; sized at its word, about one repair in 20 took 2.5 round
         // trips. Random values, so which sketch bits they flip varies.
         let random = |i: i64| crate::core::coding::value_hash(i ^ 0x5eed) as i64;
