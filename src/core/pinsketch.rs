@@ -145,16 +145,26 @@ impl Modulus {
     /// `a mod m`, in place: `a`'s coefficients from the degree of `m` on are
     /// left zero.
     fn reduce(&self, a: &mut [u64]) {
-        if !reduce_in_place_clmul(a, &self.coefficients) {
-            reduce_in_place(a, self.degree(), |j, c| self.factors[j].mul(c));
-        }
+        reduce_in_place(a, &self.coefficients, |j, c| self.factors[j].mul(c));
     }
 }
 
-/// Reduces `a` in place modulo a monic polynomial of degree `dm` whose
-/// coefficient `j` times `c` is `times_coefficient(j, c)`: `a`'s
-/// coefficients from `dm` on are left zero.
-fn reduce_in_place(a: &mut [u64], dm: usize, times_coefficient: impl Fn(usize, u64) -> u64) {
+/// Reduces `a` in place modulo a monic polynomial whose lower coefficients
+/// are `m`: `a`'s coefficients from the degree of `m` on are left zero.
+/// With the CPU's carry-less multiply the products are xored into 128-bit
+/// accumulators and each coefficient is reduced to 64 bits once, when it is
+/// read, instead of after every product (about three times faster);
+/// otherwise `times_coefficient(j, c)` is `m[j] · c`, reduced.
+fn reduce_in_place(a: &mut [u64], m: &[u64], times_coefficient: impl Fn(usize, u64) -> u64) {
+    #[cfg(target_arch = "x86_64")]
+    if has_clmul() {
+        // SAFETY: the CPU has the instruction (checked just above).
+        return unsafe { reduce_in_place_x86(a, m) };
+    }
+    reduce_in_place_portable(a, m.len(), times_coefficient);
+}
+
+fn reduce_in_place_portable(a: &mut [u64], dm: usize, times_coefficient: impl Fn(usize, u64) -> u64) {
     for top in (dm..a.len()).rev() {
         let c = a[top];
         if c != 0 {
@@ -166,20 +176,12 @@ fn reduce_in_place(a: &mut [u64], dm: usize, times_coefficient: impl Fn(usize, u
     }
 }
 
-/// [`reduce_in_place`] with the CPU's carry-less multiply, for a monic
-/// modulus whose lower coefficients are `m`; `false` (and `a` untouched)
-/// without the instruction. The products are xored into 128-bit
-/// accumulators and each coefficient is reduced to 64 bits once, when it is
-/// read, instead of after every product: about three times faster.
-fn reduce_in_place_clmul(a: &mut [u64], m: &[u64]) -> bool {
-    #[cfg(target_arch = "x86_64")]
-    if has_clmul() {
-        // SAFETY: the CPU has the instruction (checked just above).
-        unsafe { reduce_in_place_x86(a, m) };
-        return true;
-    }
-    let _ = (a, m);
-    false
+/// A 128-bit carry-less product (or a sum of them), reduced.
+#[cfg(target_arch = "x86_64")]
+fn narrow(w: std::arch::x86_64::__m128i) -> u64 {
+    use std::arch::x86_64::*;
+    // SAFETY: SSE2, which every x86-64 CPU has.
+    unsafe { reduce(_mm_cvtsi128_si64(w) as u64, _mm_cvtsi128_si64(_mm_unpackhi_epi64(w, w)) as u64) }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -191,7 +193,6 @@ unsafe fn reduce_in_place_x86(a: &mut [u64], m: &[u64]) {
         return;
     }
     let wide_of = |c: u64| _mm_cvtsi64_si128(c as i64);
-    let narrow = |w: __m128i| reduce(_mm_cvtsi128_si64(w) as u64, _mm_cvtsi128_si64(_mm_unpackhi_epi64(w, w)) as u64);
     let modulus: Vec<__m128i> = m.iter().map(|&c| wide_of(c)).collect();
     let mut wide: Vec<__m128i> = a.iter().map(|&c| wide_of(c)).collect();
     for top in (dm..a.len()).rev() {
@@ -359,9 +360,7 @@ fn trim(p: &mut Poly) {
 /// `a mod m`, `m` monic.
 fn rem_monic(mut a: Poly, m: &[u64]) -> Poly {
     let dm = m.len() - 1;
-    if !reduce_in_place_clmul(&mut a, &m[..dm]) {
-        reduce_in_place(&mut a, dm, |j, c| mul(c, m[j]));
-    }
+    reduce_in_place(&mut a, &m[..dm], |j, c| mul(c, m[j]));
     a.truncate(dm);
     trim(&mut a);
     a
@@ -487,7 +486,7 @@ impl Frobenius {
             beta_power = mul(beta_power, beta_power);
         }
         for (t, w) in trace.iter_mut().zip(wide) {
-            *t = reduce(_mm_cvtsi128_si64(w) as u64, _mm_cvtsi128_si64(_mm_unpackhi_epi64(w, w)) as u64);
+            *t = narrow(w);
         }
     }
 
@@ -632,12 +631,10 @@ mod tests {
             let a: Vec<u64> = (0..len).map(|_| next()).collect();
             let m: Vec<u64> = (0..degree).map(|_| next()).chain([1]).collect();
             let mut one_by_one = a.clone();
-            reduce_in_place(&mut one_by_one, degree, |j, c| mul(c, m[j]));
+            reduce_in_place_portable(&mut one_by_one, degree, |j, c| mul(c, m[j]));
             let mut lazily = a.clone();
-            if reduce_in_place_clmul(&mut lazily, &m[..degree]) {
-                assert_eq!(lazily, one_by_one, "len {len}, degree {degree}");
-            }
-            assert_eq!(rem_monic(a.clone(), &m), { let mut r = one_by_one[..degree.min(len)].to_vec(); trim(&mut r); r });
+            reduce_in_place(&mut lazily, &m[..degree], |j, c| mul(c, m[j]));
+            assert_eq!(lazily, one_by_one, "len {len}, degree {degree}");
             // A trace from the kept powers equals its definition, term by term.
             let powers: Vec<u64> = (0..64 * degree).map(|_| next()).collect();
             let frobenius = Frobenius { width: degree, powers };

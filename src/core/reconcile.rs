@@ -126,7 +126,7 @@
 //! folded sketch reads under 0.58·d one draw in 100, the whole one under
 //! 0.74·d): sized for the low reading, coded symbols alone exceed
 //! `do-riblt`'s bytes. Power sums would not (8 bytes per value of capacity,
-//! no decoding overhead), but 160 of them take 2.5 to 4.1 ms to decode here
+//! no decoding overhead), but 160 of them take 2.5 to 4.6 ms to decode here
 //! with the carry-less multiply (libminisketch: 3.3 to 4.2 ms,
 //! `scripts/minisketch-decode.sh`; `negentropy`'s whole exchange: 3 to 9
 //! ms), 41 to 46 ms in the portable arithmetic of wasm32, and cost about
