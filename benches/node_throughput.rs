@@ -21,6 +21,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anti_entropy::core::fingerprint::to_hex;
+use anti_entropy::core::pinsketch::PIN_CAPACITY;
 use anti_entropy::shell::stdio::{self, LineService};
 use anti_entropy::core::wire::{self, Body, Decoded, Envelope, Name, Payload};
 use anti_entropy::MessageSet;
@@ -310,7 +311,7 @@ fn in_process_benchmark() {
     // with them.
     let mut coded = set.clone();
     coded.coded_prefix();
-    coded.pin_sketch();
+    coded.power_sums(PIN_CAPACITY);
     let fresh_again: Vec<i64> =
         (1..=10 * FRESH_INSERTS as i64).map(|i| (i ^ 1 << 40).wrapping_mul(0x9E37_79B9_7F4A_7C15_u64 as i64)).collect();
     let mut per_insert_pair = [Duration::ZERO; 2];

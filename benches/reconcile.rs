@@ -17,6 +17,7 @@ use do_riblt::{Decoder as RibltDecoder, Encoder as RibltEncoder, Peeled, Symbol 
 use negentropy::{Id, Negentropy, NegentropyStorageBase, NegentropyStorageVector};
 
 use anti_entropy::core::coding::{OddSketch, PeerSketch, SketchForm};
+use anti_entropy::core::pinsketch::PIN_CAPACITY;
 use anti_entropy::core::reconcile::{reconcile_pair, ReconcileMessage};
 use anti_entropy::core::wire::{self, Body, Envelope, Payload};
 use anti_entropy::MessageSet;
@@ -263,8 +264,8 @@ fn ours(a: &MessageSet, b: &MessageSet, union_len: usize) -> Cost {
     let started = Instant::now();
     a.coded_prefix();
     b.coded_prefix();
-    a.pin_sketch();
-    b.pin_sketch();
+    a.power_sums(PIN_CAPACITY);
+    b.power_sums(PIN_CAPACITY);
     let index_ms = started.elapsed().as_secs_f64() * 1000.0;
     let (mut x, mut y) = (a.clone(), b.clone());
     let started = Instant::now();

@@ -231,6 +231,14 @@ pub enum PeerSketch {
 }
 
 impl PeerSketch {
+    /// Which of the two lengths this sketch came in.
+    pub fn form(&self) -> SketchForm {
+        match self {
+            PeerSketch::Folded(_) => SketchForm::Folded,
+            PeerSketch::Whole(_) => SketchForm::Whole,
+        }
+    }
+
     /// A sketch in one of the two lengths [`OddSketch::to_bytes`] writes.
     pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
         let words: Vec<u64> = bytes.chunks(8).map(|c| Some(u64::from_le_bytes(c.try_into().ok()?))).collect::<Option<_>>()?;

@@ -396,7 +396,7 @@ pub fn initiate_repair(set: &MessageSet) -> ReconcileMessage {
     ReconcileMessage::Open {
         summary: SetSummary::of_set(set).encode(),
         parity: Some(encode_parity(&set.odd_sketch(), SketchForm::Whole)),
-        sums: (count > 0).then(|| base64_encode(&set.pin_sketch().to_bytes(count))),
+        sums: (count > 0).then(|| base64_encode(&pinsketch::sums_to_bytes(&set.power_sums(count)))),
     }
 }
 
@@ -476,47 +476,68 @@ fn on_open(set: &MessageSet, peer: SetSummary, peer_parity: Option<PeerSketch>) 
     // Sized for `d`: spend up to the budget unless even twice the budget
     // would not be expected to decode.
     let sized = |d: u64, slack: u64| (symbols_to_decode(d, slack), symbols_to_decode(d, 0) <= 2 * budget);
-    let ((first_batch, sketch_pays), parity_form) = match peer_parity {
+    // What the opener's sketch reads, and the power sums that would hold
+    // that difference but for about one draw in 100 (see `sum_capacity`).
+    let (read, sum_capacity) = match &peer_parity {
+        Some(theirs) => {
+            let read = estimate(theirs);
+            (read, read.and_then(|d| sum_capacity(d, theirs.form())))
+        }
+        None => (None, None),
+    };
+    let ((first_batch, sketch_pays), parity_form) = match (&peer_parity, read) {
         // Up to 18 values, power sums with a margin for collided bits (see
-        // `pin_capacity`); an empty side lists its set. Beyond, a folded
+        // `sum_capacity`); an empty side lists its set. Beyond, a folded
         // estimate reads down to about 0.6 of the difference: size for 60%
         // more (see `folded_margin`).
-        Some(theirs @ PeerSketch::Folded(_)) => match estimate(&theirs) {
-            Some(d @ 0..=PIN_MAX_ESTIMATE) if own.count > 0 && peer.count > 0 => {
-                let sums = set.pin_sketch().to_bytes(pin_capacity(d));
-                let reply = ReconcileMessage::Sums { summary: own.encode(), sums: base64_encode(&sums) };
-                return Step { replies: vec![reply], values_to_insert: Vec::new(), done: true };
-            }
-            Some(d @ 0..=20) => (sized(d, INITIAL_SYMBOL_SLACK), None),
-            Some(d @ 21..=FOLDED_TRUSTED) => ((symbols_to_decode(folded_margin(d), INITIAL_SYMBOL_SLACK), sized(d, 0).1), None),
-            // Near saturation a folded sketch also reads a far larger
-            // difference this way (at d = 1000, one draw in 20 reads 120 or
-            // less): size for it, and send our sketch whole so that a short
-            // batch is followed by one sized right.
-            Some(d) => {
-                ((symbols_to_decode(folded_margin(d), INITIAL_SYMBOL_SLACK), sized(d, 0).1), Some(SketchForm::Whole))
-            }
-            // Beyond what their folded sketch resolves: send ours whole.
-            None => (sized(FOLDED_RESOLVES.max(count_difference), INITIAL_SYMBOL_SLACK), Some(SketchForm::Whole)),
-        },
+        (Some(PeerSketch::Folded(_)), Some(0..=PIN_MAX_ESTIMATE)) if own.count > 0 && peer.count > 0 => {
+            let capacity = sum_capacity.expect("small estimates have a capacity");
+            return sums_reply(set, &own, capacity);
+        }
+        (Some(PeerSketch::Folded(_)), Some(d @ 0..=20)) => (sized(d, INITIAL_SYMBOL_SLACK), None),
+        (Some(PeerSketch::Folded(_)), Some(d @ 21..=FOLDED_TRUSTED)) => {
+            ((symbols_to_decode(folded_margin(d), INITIAL_SYMBOL_SLACK), sized(d, 0).1), None)
+        }
+        // Near saturation a folded sketch also reads a far larger
+        // difference this way (at d = 1000, one draw in 20 reads 120 or
+        // less): size for it, and send our sketch whole so that a short
+        // batch is followed by one sized right.
+        (Some(PeerSketch::Folded(_)), Some(d)) => {
+            ((symbols_to_decode(folded_margin(d), INITIAL_SYMBOL_SLACK), sized(d, 0).1), Some(SketchForm::Whole))
+        }
+        // Beyond what their folded sketch resolves: send ours whole.
+        (Some(PeerSketch::Folded(_)), None) => {
+            (sized(FOLDED_RESOLVES.max(count_difference), INITIAL_SYMBOL_SLACK), Some(SketchForm::Whole))
+        }
         // A whole sketch always estimates (saturated: `MAX_SYMBOLS`); up to
         // 150 values it reads from one 256-bit level, with a margin (see
         // `whole_margin`).
-        Some(theirs @ PeerSketch::Whole(_)) => {
-            let d = estimate(&theirs).unwrap_or(MAX_SYMBOLS);
+        (Some(PeerSketch::Whole(_)), read) => {
+            let d = read.unwrap_or(MAX_SYMBOLS);
             ((symbols_to_decode(whole_margin(d), INITIAL_SYMBOL_SLACK), sized(d, 0).1), None)
         }
         // No sketch: bet on a side that missed `c` values, within the budget.
-        None => {
+        (None, _) => {
             let first = symbols_to_decode(count_difference, 0);
             ((first, first <= budget), None)
         }
     };
+    let first_batch = first_batch.min(budget).min(MAX_SYMBOLS_PER_MESSAGE).max(1);
+    // Beyond 18, power sums where they cost at most four fifths of the
+    // symbols: random i64s (11-byte symbols) take them up to their capacity,
+    // dense ids (6 bytes) only while the difference is small, where the
+    // decode is cheap too (it grows with the square of the capacity).
+    if let Some(capacity) = sum_capacity {
+        let symbol_bytes = first_batch * (key_width(set) + CHECK_BYTES) as u64;
+        if own.count > 0 && peer.count > 0 && sketch_pays && 5 * 8 * capacity as u64 <= 4 * symbol_bytes {
+            return sums_reply(set, &own, capacity);
+        }
+    }
     let replies = if own.count > 0 && peer.count > 0 && sketch_pays {
         vec![ReconcileMessage::Symbols {
             summary: own.encode(),
             start: 0,
-            symbols: encode_symbols(&set.coded_symbols(0, first_batch.min(budget).min(MAX_SYMBOLS_PER_MESSAGE).max(1))),
+            symbols: encode_symbols(&set.coded_symbols(0, first_batch)),
             parity: parity_form.map(|form| encode_parity(&own_parity, form)),
         }]
     } else {
@@ -528,8 +549,8 @@ fn on_open(set: &MessageSet, peer: SetSummary, peer_parity: Option<PeerSketch>) 
 /// The peer's power sums (base64) xored with ours.
 fn sums_difference(set: &MessageSet, sums: &str) -> Result<Vec<u64>, ReconcileError> {
     let bad = || ReconcileError(format!("sums {sums:?} are not base64 of 1 to {PIN_CAPACITY} 8-byte sums"));
-    let bytes = base64_decode(sums).filter(|b| !b.is_empty()).ok_or_else(bad)?;
-    set.pin_sketch().difference(&bytes).ok_or_else(bad)
+    let theirs = base64_decode(sums).and_then(|bytes| pinsketch::sums_from_bytes(&bytes)).ok_or_else(bad)?;
+    Ok(theirs.iter().zip(set.power_sums(theirs.len())).map(|(t, o)| t ^ o).collect())
 }
 
 /// The difference the power sums of (peer xor ours) hold, verified against
@@ -575,7 +596,7 @@ fn folded_margin(d: u64) -> u64 {
 /// 20%, and a second batch is allowed.
 fn whole_margin(d: u64) -> u64 {
     match d {
-        21..=FOLDED_RESOLVES => d + d / 4,
+        2..=FOLDED_RESOLVES => d + d / 4,
         _ => d,
     }
 }
@@ -584,21 +605,43 @@ fn whole_margin(d: u64) -> u64 {
 /// difference of a thousand) reads 120 or less about one time in 20.
 const FOLDED_TRUSTED: u64 = 120;
 
-/// The largest estimated difference answered with power sums rather than
-/// coded symbols: its capacity, with the margin below, is [`PIN_CAPACITY`].
+/// The largest estimated difference always answered with power sums;
+/// beyond, they are weighed against coded symbols.
 pub const PIN_MAX_ESTIMATE: u64 = 18;
 
-/// Sums sent for an estimated difference of `d`. A folded estimate is low
-/// when values' bits collided in pairs (each collision hides two values;
-/// about d²/256 of them are expected, and the estimate corrects for the
-/// mean only), so the margin grows with `d`. One value cannot collide; an
-/// estimate of none means every value collided (two at least).
-fn pin_capacity(d: u64) -> usize {
-    match d {
-        0 => 2,
-        1 => 1,
-        _ => (d + 2 + d / 4).min(PIN_CAPACITY as u64) as usize,
-    }
+/// Sums sent for an estimated difference of `d`, read from a sketch of
+/// `form`: enough to hold the difference but for about one draw in 100, or
+/// `None` when that is more than [`PIN_CAPACITY`] or the sketch does not
+/// read so far. Up to 18 a folded estimate is low when values' bits
+/// collided in pairs (each collision hides two values; about d²/256 of them
+/// are expected, and the estimate corrects for the mean only), so the
+/// margin grows with `d`. One value cannot collide; an estimate of none
+/// means every value collided (two at least). Beyond, measured over 3,000
+/// draws each of d = 10, 20, ... 200 (`cargo bench --bench reconcile --
+/// estimates`): a folded sketch reads under 21 at d = 30 one time in 100,
+/// under 34 at 50, under 49 at 80, under 63 at 100 to 110, so `d + 2 + d/2
+/// + d²/150` holds the 1% tail up to 110 and is capped at the capacity (192
+/// sums hold every difference up to 100 a folded sketch reads as 120 or
+/// less); a whole sketch reads under 22 at 30, 45 at 60, 74 at 100 and
+/// 108 at 150, so `d + d/3 + d²/1000 + 2`. Over 10,000 draws at each of
+/// d = 20, 30, ... 100, the sums so sized missed the difference in at most
+/// 0.31% of draws (then a second batch of coded symbols follows).
+fn sum_capacity(d: u64, form: SketchForm) -> Option<usize> {
+    let capacity = match (form, d) {
+        (SketchForm::Folded, 0) => 2,
+        (SketchForm::Folded, 1) => 1,
+        (SketchForm::Folded, 2..=PIN_MAX_ESTIMATE) => d + 2 + d / 4,
+        (SketchForm::Folded, ..=FOLDED_TRUSTED) => (d + 2 + d / 2 + d * d / 150).min(PIN_CAPACITY as u64),
+        (SketchForm::Whole, ..=FOLDED_RESOLVES) => d + d / 3 + d * d / 1000 + 2,
+        _ => return None,
+    };
+    (capacity <= PIN_CAPACITY as u64).then_some(capacity as usize)
+}
+
+/// The answer of power sums: our summary and our first `capacity` sums.
+fn sums_reply(set: &MessageSet, own: &SetSummary, capacity: usize) -> Step {
+    let sums = base64_encode(&pinsketch::sums_to_bytes(&set.power_sums(capacity)));
+    Step { replies: vec![ReconcileMessage::Sums { summary: own.encode(), sums }], values_to_insert: Vec::new(), done: true }
 }
 
 /// The decoder's side of power sums (`difference`: the peer's xor ours).
@@ -1145,33 +1188,69 @@ mod tests {
     }
 
     #[test]
-    fn repairs_of_up_to_a_hundred_values_take_one_and_a_half_round_trips() {
-        // A repair opener's whole sketch reads as low as 0.74·d one time in
-        // 100; sized at its word, about one repair in 20 took 2.5 round
-        // trips. Random values, so which sketch bits they flip varies.
+    fn differences_of_up_to_a_hundred_values_take_one_and_a_half_round_trips() {
+        // A folded sketch reads as low as 0.58·d one time in 100, a whole
+        // one 0.74·d; sized at their word, about one repair in 20 took 2.5
+        // round trips. Random values, so which sketch bits they flip varies,
+        // and power sums pay for them (8 bytes per value of capacity against
+        // 11-byte symbols).
         let random = |i: i64| crate::core::coding::value_hash(i ^ 0x5eed) as i64;
         let mut fresh = 1_000_000..;
-        let base: Vec<i64> = (0..20_000).map(random).collect();
-        let mut slow = Vec::new();
-        for d in [30usize, 60, 100] {
-            for draw in 0..30 {
-                let mut a: MessageSet = base.iter().copied().collect();
-                // d/2 values only `a` holds (one per stride, the offset
-                // moving with the draw), d/2 only `b` holds.
-                let stride = 2 * base.len() / d;
-                let mut b: MessageSet =
-                    base.iter().enumerate().filter(|(i, _)| (i + 7 * draw) % stride != 0).map(|(_, &v)| v).collect();
-                b.extend(fresh.by_ref().take(d / 2).map(random));
-                let report = reconcile_pair(&mut a, &mut b, true, |msg, _| crate::core::wire::wire_len(msg)).unwrap();
-                assert_eq!(a, b);
-                if report.flights > 3 {
-                    slow.push((d, draw, report));
+        let base: Vec<i64> = (0..5_000).map(random).collect();
+        for known_mismatch in [false, true] {
+            let mut slow = Vec::new();
+            let mut answered_with_sums = 0;
+            let mut raw_bytes_at_100 = Vec::new();
+            for d in [30usize, 60, 100] {
+                for draw in 0..60 {
+                    let mut a: MessageSet = base.iter().copied().collect();
+                    // d/2 values only `a` holds (one per stride, the offset
+                    // moving with the draw), d/2 only `b` holds.
+                    let stride = 2 * base.len() / d;
+                    let mut b: MessageSet =
+                        base.iter().enumerate().filter(|(i, _)| (i + 7 * draw) % stride != 0).map(|(_, &v)| v).collect();
+                    b.extend(fresh.by_ref().take(d / 2).map(random));
+                    let mut types = Vec::new();
+                    let report = reconcile_pair(&mut a, &mut b, known_mismatch, |msg, _| {
+                        types.push(msg.type_name());
+                        msg.raw_len()
+                    })
+                    .unwrap();
+                    assert_eq!(a, b);
+                    answered_with_sums += usize::from(types.get(1) == Some(&"reconcile_sums"));
+                    if d == 100 {
+                        raw_bytes_at_100.push(report.bytes);
+                    }
+                    if report.flights > 3 {
+                        slow.push((d, draw, report, types));
+                    }
                 }
             }
+            // With the margins, at most two of these 180 draws may be slow
+            // (over 900 draws at n = 20,000, one check and three repairs
+            // were); sized at the sketch's word, one repair in 20 was.
+            assert!(slow.len() <= 2, "repair: {known_mismatch}: {slow:?}");
+            // Most were answered with power sums (a folded sketch that
+            // reads over 120 or saturates is answered with symbols), and at
+            // d = 100 the median is under what do-riblt's ideal stream
+            // takes on such draws (2,672 B, `cargo bench --bench reconcile`).
+            assert!(answered_with_sums >= 140, "repair: {known_mismatch}: {answered_with_sums} of 180");
+            raw_bytes_at_100.sort_unstable();
+            assert!(raw_bytes_at_100[30] < 2_600, "repair: {known_mismatch}: {raw_bytes_at_100:?}");
         }
-        // With the margin, at most one of these 90 draws may be slow (the
-        // rateless code's own tail); sized at the sketch's word, five were.
-        assert!(slow.len() <= 1, "{slow:?}");
+    }
+
+    #[test]
+    fn dense_ids_keep_to_coded_symbols_where_power_sums_would_not_pay() {
+        // A hundred dense ids differ: 6-byte symbols cost about what 8-byte
+        // sums with their margin do, and decode far faster.
+        let ours: MessageSet = (0..20_000).collect();
+        let theirs: MessageSet = (0..20_000).filter(|v| v % 400 != 0).chain(30_000..30_050).collect();
+        let step = respond(&theirs, &mut Session::default(), &initiate(&ours)).unwrap();
+        assert!(matches!(step.replies[..], [ReconcileMessage::Symbols { .. }]), "{:?}", step.replies);
+        let (mut a, mut b) = (ours.clone(), theirs.clone());
+        let report = reconcile_pair(&mut a, &mut b, false, |msg, _| msg.raw_len()).unwrap();
+        assert_eq!((a.len(), report.flights), (20_050, 3));
     }
 
     #[test]
@@ -1315,7 +1394,7 @@ mod tests {
         // Two sums for a difference of six (an estimate that came out low).
         let short = ReconcileMessage::Sums {
             summary: SetSummary::of_set(&theirs).encode(),
-            sums: base64_encode(&theirs.pin_sketch().to_bytes(2)),
+            sums: base64_encode(&pinsketch::sums_to_bytes(&theirs.power_sums(2))),
         };
         let step = respond(&ours, &mut Session::default(), &short).unwrap();
         assert!(step.values_to_insert.is_empty());

@@ -14,11 +14,11 @@
 //!
 //! Values are never removed: broadcast messages, once accepted, are kept.
 
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 use crate::core::coding::{self, CodedPrefix, OddSketch, Symbol};
 use crate::core::fingerprint::{Fingerprint, SetDigest};
-use crate::core::pinsketch::PinSketch;
+use crate::core::pinsketch::{PinSketch, PIN_CAPACITY, PIN_KEPT};
 
 /// Maximum values per leaf.
 const LEAF_CAPACITY: usize = 32;
@@ -55,9 +55,25 @@ pub struct MessageSet {
     /// First coded symbols, built at the first repair that asks (a set that
     /// never reconciles pays nothing), then kept up to date by `insert`.
     coded: OnceLock<CodedPrefix>,
-    /// Power sums, built and kept the same way: small differences decode
-    /// from them exactly.
+    /// The first [`PIN_KEPT`] power sums, built and kept the same way:
+    /// small differences decode from them exactly.
     pin: OnceLock<PinSketch>,
+    /// The power sums after those, up to [`PIN_CAPACITY`]: built at the
+    /// first large difference that asks and brought up to date at the next
+    /// (168 products per value would quadruple what a reconciled set's
+    /// insert costs, and such differences are rare).
+    later_sums: LaterSums,
+}
+
+/// The later power sums and the values inserted since they were last
+/// brought up to date.
+#[derive(Debug, Default)]
+struct LaterSums(Mutex<(Option<PinSketch>, Vec<i64>)>);
+
+impl Clone for LaterSums {
+    fn clone(&self) -> Self {
+        LaterSums(Mutex::new(self.0.lock().unwrap_or_else(PoisonError::into_inner).clone()))
+    }
 }
 
 impl Default for MessageSet {
@@ -109,6 +125,7 @@ impl MessageSet {
             parity: OddSketch::default(),
             coded: OnceLock::new(),
             pin: OnceLock::new(),
+            later_sums: LaterSums::default(),
         }
     }
 
@@ -177,12 +194,42 @@ impl MessageSet {
         if let Some(pin) = self.pin.get_mut() {
             pin.add(value);
         }
+        let (later, pending) = self.later_sums.0.get_mut().unwrap_or_else(PoisonError::into_inner);
+        if later.is_some() {
+            // Past a quarter of the set, building anew costs at most four
+            // times what catching up would, and the list stops growing.
+            if pending.len() >= count / 4 {
+                *later = None;
+                *pending = Vec::new();
+            } else {
+                pending.push(value);
+            }
+        }
         true
     }
 
-    /// The set's kept power sums (built now if this is the first ask).
-    pub fn pin_sketch(&self) -> &PinSketch {
-        self.pin.get_or_init(|| PinSketch::of_values(&self.to_vec()))
+    /// The set's first `count` odd power sums (at most [`PIN_CAPACITY`]):
+    /// the kept ones, built now if this is the first ask, and beyond
+    /// [`PIN_KEPT`] the later ones, built or brought up to date now.
+    pub fn power_sums(&self, count: usize) -> Vec<u64> {
+        let count = count.min(PIN_CAPACITY);
+        let kept = self.pin.get_or_init(|| PinSketch::of_values(&self.to_vec(), 0, PIN_KEPT));
+        let mut sums = kept.sums()[..count.min(PIN_KEPT)].to_vec();
+        if count > PIN_KEPT {
+            let mut guard = self.later_sums.0.lock().unwrap_or_else(PoisonError::into_inner);
+            let (later, pending) = &mut *guard;
+            let later = match later {
+                Some(later) => {
+                    for value in pending.drain(..) {
+                        later.add(value);
+                    }
+                    later
+                }
+                None => later.insert(PinSketch::of_values(&self.to_vec(), PIN_KEPT, PIN_CAPACITY - PIN_KEPT)),
+            };
+            sums.extend_from_slice(&later.sums()[..count - PIN_KEPT]);
+        }
+        sums
     }
 
     /// The set's kept coded prefix (built now if this is the first ask).
@@ -399,12 +446,19 @@ mod tests {
                 // From here on the prefix is kept (and rebuilt when outgrown),
                 // and so are the power sums.
                 set.coded_prefix();
-                set.pin_sketch();
+                set.power_sums(PIN_CAPACITY);
+            }
+            if k == 2000 {
+                // The later sums catch up once here; by about 2,700 the
+                // values since are a quarter of the set, so they are
+                // dropped and built anew at the last ask below.
+                assert_eq!(set.power_sums(PIN_CAPACITY), PinSketch::of_values(&set.to_vec(), 0, PIN_CAPACITY).sums());
             }
         }
         let sorted = set.to_vec();
         assert_eq!(set.odd_sketch(), OddSketch::of_values(&sorted));
-        assert_eq!(*set.pin_sketch(), PinSketch::of_values(&sorted));
+        assert_eq!(set.power_sums(PIN_KEPT), PinSketch::of_values(&sorted, 0, PIN_KEPT).sums());
+        assert_eq!(set.power_sums(PIN_CAPACITY + 1), PinSketch::of_values(&sorted, 0, PIN_CAPACITY).sums());
         let len = set.coded_prefix().symbols().len() as u64;
         assert_eq!(set.coded_symbols(0, len + 50), coding::coded_symbols(&sorted, 0, len + 50));
         assert_eq!(set.coded_symbols(len - 5, len + 5), coding::coded_symbols(&sorted, len - 5, len + 5));
