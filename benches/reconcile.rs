@@ -150,7 +150,10 @@ impl Variant {
                     let mut s = Stream(7 + seed);
                     (0..k).map(|_| s.next()).collect()
                 }
-                _ => (n..n + k).collect(),
+                // Past the base, at a seed-dependent offset: draws with the
+                // same added values would share one pattern of hash
+                // collisions, and so one estimate error, not sample it.
+                _ => (n + k * seed as i64..n + k * (seed as i64 + 1)).collect(),
             }
         };
         if d == n {
@@ -214,6 +217,10 @@ fn main() {
     }
     if wants("tails") {
         tails();
+        println!();
+    }
+    if wants("rounds") {
+        rounds();
         println!();
     }
     if wants("estimates") {
@@ -569,6 +576,47 @@ fn tails() {
     }
 }
 
+/// How often a difference of up to 100 values takes more than 1.5 round
+/// trips (the goal), over `ROUND_DRAWS` draws per row at n = 20,000 (the
+/// draws, not n, decide the tail; a smaller set keeps the run short), and
+/// the raw bytes' median and 99th percentile per differing value.
+fn rounds() {
+    const ROUND_DRAWS: u64 = 300;
+    const ROUND_N: i64 = 20_000;
+    println!("round trips over {ROUND_DRAWS} draws per row, n = {ROUND_N} (slow: more than 1.5 round trips)");
+    println!("{:<17} {:<6} {:>5} {:>6} {:>7} {:>9} {:>9}", "variant", "mode", "d", "slow", "max_rt", "B/d p50", "B/d p99");
+    for (variant, known_mismatch, d) in [Variant::DenseMixed, Variant::RandomMixed]
+        .into_iter()
+        .flat_map(|v| [false, true].into_iter().map(move |k| (v, k)))
+        .flat_map(|(v, k)| [20, 40, 60, 80, 100].into_iter().map(move |d| (v, k, d)))
+    {
+        let mut slow = 0;
+        let mut max_rt = 0.0f64;
+        let mut bytes_per_value = Vec::new();
+        for seed in 1..=ROUND_DRAWS {
+            let (mut a, mut b) = variant.sets(ROUND_N, d, seed);
+            let report = reconcile_pair(&mut a, &mut b, known_mismatch, |msg, _| msg.raw_len()).expect("reconciles");
+            assert_eq!(a, b, "seed {seed} did not end in equal sets");
+            let rt = f64::from(report.flights) / 2.0;
+            slow += u32::from(rt > 1.5);
+            max_rt = max_rt.max(rt);
+            bytes_per_value.push(report.bytes as f64 / d as f64);
+        }
+        bytes_per_value.sort_by(f64::total_cmp);
+        let at = |p: f64| bytes_per_value[((bytes_per_value.len() as f64 * p) as usize).min(bytes_per_value.len() - 1)];
+        println!(
+            "{:<17} {:<6} {:>5} {:>6} {:>7.1} {:>9.1} {:>9.1}",
+            variant.name(),
+            if known_mismatch { "repair" } else { "check" },
+            d,
+            slow,
+            max_rt,
+            at(0.5),
+            at(0.99)
+        );
+    }
+}
+
 /// How well the sketches an opener carries read a difference of `d` random
 /// values: quantiles of estimate ÷ d over `ESTIMATE_DRAWS` draws, as the
 /// responder reads them (the xor of two sketches is the sketch of the
@@ -580,7 +628,7 @@ fn estimates() {
     println!("estimate / d over {ESTIMATE_DRAWS} draws of d random values (folded: the 16 bytes of every periodic opener; whole: the 160 bytes of a repair opener)");
     println!("{:<7} {:>5} {:>6} {:>6} {:>6} {:>6} {:>11}", "sketch", "d", "1%", "5%", "50%", "95%", "unreadable");
     let mut stream = Stream(99);
-    for (form, d) in [SketchForm::Folded, SketchForm::Whole].into_iter().flat_map(|f| [20u64, 50, 100, 150].map(|d| (f, d))) {
+    for (form, d) in [SketchForm::Folded, SketchForm::Whole].into_iter().flat_map(|f| [10u64, 20, 30, 40, 50, 60, 100, 150].map(|d| (f, d))) {
         let mut ratios = Vec::new();
         let mut unreadable = 0;
         for _ in 0..ESTIMATE_DRAWS {
