@@ -29,14 +29,19 @@
 //!
 //! We use both, chosen by the estimate every opener carries. Up to an
 //! estimated 18 values, PinSketch ([`crate::core::pinsketch`]): the
-//! responder answers with `c = d + 2 + d/4` power sums (at most 24, 8 bytes
-//! each), which decode any difference up to `c` exactly, so there is no
-//! decoding failure to budget symbols for; at d = 10 that is 14 sums (112
-//! bytes) where the IBLT sent 27 symbols of 6 or 11 bytes, and the repair
-//! takes 0.2 ms. The set keeps its 24 sums up to date on insert once it has
-//! reconciled (24 carry-less multiplications per value, about 0.15 µs). A
+//! responder answers with `c = d + 4 + d/2 + d²/150` power sums (8 bytes
+//! each; see [`sum_capacity`] for why so many), which decode any difference
+//! up to `c` exactly, so there is no decoding failure to budget symbols
+//! for; at d = 10 that is 19 sums (152 bytes) where the IBLT sent 27
+//! symbols of 6 or 11 bytes, and the repair takes 0.2 ms. Beyond 18, sums
+//! (up to [`PIN_CAPACITY`] = 192) where they cost no more bytes than the
+//! coded symbols and number at most 64, or at most four fifths of them:
+//! random i64s (11-byte symbols) take sums up to about 110 values, dense ids
+//! (6 bytes) up to about 35. The set keeps its first 24 sums up to date on
+//! insert once it has reconciled (24 carry-less multiplications per value,
+//! about 0.15 µs) and catches the rest up when a difference takes them. A
 //! difference the sums do not hold (the estimate was low) is met with a
-//! request for coded symbols and the peer's whole sketch. Beyond 18, the
+//! request for coded symbols and the peer's whole sketch. Otherwise the
 //! rateless IBLT: a prefix of the stream is useful at any `d`,
 //! and its linearity makes a repair O(K + d log d) instead of O(n): the set
 //! keeps its first coded symbols ([`crate::core::coding::CodedPrefix`], up
@@ -103,37 +108,33 @@
 //!
 //! | n, d | ours raw (whole lines) | round trips | `do-riblt` | `negentropy` | CPU ours / negentropy |
 //! |---|---:|---:|---:|---:|---:|
-//! | 100k, 1 | 63 B (387 B) | 1.5 | 40 B | 2.1 KB | 0.03 / 0.70 ms |
-//! | 100k, 10 | 185 B (550 B) | 1.5 | 296 B | 10.5 KB | 0.16 / 1.0 ms |
-//! | 100k, 100 | 1.38 KB (2.2 KB) | 1.5 | 2.7 KB | 71 KB | 0.15 / 2.4 ms |
-//! | 100k, 1000 | 12.3 KB (16.9 KB) | 2.5 | 25.9 KB | 525 KB | 1.1 / 6.3 ms |
-//! | 100k random i64, 10 | 218 B (594 B) | 1.5 | 312 B | 14.3 KB | 0.16 / 1.2 ms |
-//! | 100k random i64, 100 | 3.9 KB (5.6 KB) | 1.5 | 2.7 KB | 114 KB | 0.18 / 3.0 ms |
-//! | 100k random i64, 1000 | 22.3 KB (30.4 KB) | 3.5 | 25.9 KB | 818 KB | 1.4 / 7.0 ms |
-//! | 100k random i64, 10k | 223 KB (298 KB) | 2.5 | 256 KB | 3.3 MB | 13 / 16 ms |
-//! | 1M, 10 | 187 B (552 B) | 1.5 | 264 B | 14.2 KB | 0.25 / 11 ms |
-//! | 1M, 1000 | 10.4 KB (14.9 KB) | 2.5 | 26.3 KB | 885 KB | 1.9 / 49 ms |
+//! | 100k, 1 | 63 B (387 B) | 1.5 | 40 B | 2.1 KB | 0.05 / 1.2 ms |
+//! | 100k, 10 | 225 B (604 B) | 1.5 | 376 B | 10.5 KB | 0.18 / 1.4 ms |
+//! | 100k, 100 | 1.59 KB (2.4 KB) | 1.5 | 2.8 KB | 71 KB | 0.30 / 3.2 ms |
+//! | 100k, 1000 | 10.6 KB (14.6 KB) | 2.5 | 25.8 KB | 525 KB | 2.3 / 8.9 ms |
+//! | 100k random i64, 10 | 258 B (648 B) | 1.5 | 312 B | 14.3 KB | 0.20 / 1.8 ms |
+//! | 100k random i64, 100 | 2.0 KB (3.0 KB) | 1.5 | 2.7 KB | 114 KB | 2.1 / 4.1 ms |
+//! | 100k random i64, 1000 | 22.3 KB (30.4 KB) | 3.5 | 25.9 KB | 818 KB | 2.3 / 10 ms |
+//! | 100k random i64, 10k | 223 KB (298 KB) | 2.5 | 256 KB | 3.3 MB | 16 / 21 ms |
+//! | 1M, 10 | 227 B (606 B) | 1.5 | 280 B | 14.2 KB | 0.22 / 20 ms |
+//! | 1M, 1000 | 11.1 KB (15.5 KB) | 3.5 | 26.2 KB | 885 KB | 3.5 / 68 ms |
 //!
 //! Our CPU includes inserting what each side learns; `negentropy`'s is its
-//! message exchange alone. The d ≤ 10 rows are power sums; with coded
-//! symbols they took 241 B (dense) and 419 B (random). Where we lose:
-//! `do-riblt` at d = 1 (one symbol, no summary; `do-riblt`'s figure is an
-//! ideal stream that stops at the symbol that decodes), and random i64s at
-//! d = 100: the folded estimate reads as low as 0.6·d, so the first batch
-//! is sized for 1.6·d to keep to 1.5 round trips, 2.7 symbols of 11 bytes
-//! per value against the ideal stream's 1.4 of 16. The estimate is the
-//! bound (`cargo bench --bench reconcile -- estimates`: at d = 100 the
-//! folded sketch reads under 0.58·d one draw in 100, the whole one under
-//! 0.74·d): sized for the low reading, coded symbols alone exceed
-//! `do-riblt`'s bytes. Power sums would not (8 bytes per value of capacity,
-//! no decoding overhead), but 160 of them take 2.5 to 4.6 ms to decode here
-//! with the carry-less multiply (libminisketch: 3.3 to 4.2 ms,
+//! message exchange alone. The d ≤ 10 rows and random d = 100 are power
+//! sums. Round trips over 300 draws in each of 20 rows (d = 20 to 100, dense
+//! and random, check and repair; `cargo bench --bench reconcile --
+//! rounds`): 7 of 6,000 took 2.5, at most 2 in a row, the rest 1.5. Where
+//! we lose: `do-riblt` at d = 1 (one symbol, no summary; `do-riblt`'s
+//! figure is an ideal stream that stops at the symbol that decodes). Short
+//! of the floor: random i64s at d ≥ 100 take 20 to 22 B per value, because
+//! the 16-byte folded estimate reads as low as 0.58·d one draw in 100
+//! (`cargo bench --bench reconcile -- estimates`), so sums are sized about
+//! twice the reading. Decoding 100 values from 192 sums takes 2.5 to 4.6 ms
+//! here with the carry-less multiply (libminisketch: 3.3 to 4.2 ms,
 //! `scripts/minisketch-decode.sh`; `negentropy`'s whole exchange: 3 to 9
-//! ms), 41 to 46 ms in the portable arithmetic of wasm32, and cost about
-//! 1.5 µs per insert to keep; so far they stay with small differences. At
-//! d = 10k random
-//! the floor is near 15 B per value (8-byte keys in about 1.35·d cells, and
-//! half the values sent back); ours is 22.3, `do-riblt`'s 25.6.
+//! ms) and 41 to 46 ms in the portable arithmetic of wasm32. At d = 10k
+//! random the floor is near 15 B per value (8-byte keys in about 1.35·d
+//! cells, and half the values sent back); ours is 22.3, `do-riblt`'s 25.6.
 //!
 //! The responder keeps no session state (its kept prefix serves any window
 //! below 32,768; past it, symbols are recomputed from the set, O(n log m));
@@ -452,7 +453,8 @@ pub fn respond(set: &MessageSet, session: &mut Session, msg: &ReconcileMessage) 
 ///
 /// A periodic check's opener carries a folded sketch (16 bytes). Up to 18
 /// values it reads, the answer is power sums, which decode exactly; beyond,
-/// it sizes the first batch for differences up to about 150 values: then the
+/// power sums where they pay (see below), else a first batch sized for
+/// differences up to about 150 values: then the
 /// initiator decodes it and both sides hold the union one and a half round
 /// trips after the opener left. If it falls short (an unlucky draw), the
 /// decoder asks for more and our whole sketch. Beyond what the folded
@@ -494,8 +496,7 @@ fn on_open(set: &MessageSet, peer: SetSummary, peer_parity: Option<PeerSketch>) 
             let capacity = sum_capacity.expect("small estimates have a capacity");
             return sums_reply(set, &own, capacity);
         }
-        (Some(PeerSketch::Folded(_)), Some(d @ 0..=20)) => (sized(d, INITIAL_SYMBOL_SLACK), None),
-        (Some(PeerSketch::Folded(_)), Some(d @ 21..=FOLDED_TRUSTED)) => {
+        (Some(PeerSketch::Folded(_)), Some(d @ 0..=FOLDED_TRUSTED)) => {
             ((symbols_to_decode(folded_margin(d), INITIAL_SYMBOL_SLACK), sized(d, 0).1), None)
         }
         // Near saturation a folded sketch also reads a far larger
@@ -529,7 +530,9 @@ fn on_open(set: &MessageSet, peer: SetSummary, peer_parity: Option<PeerSketch>) 
     // decode is cheap too (it grows with the square of the capacity).
     if let Some(capacity) = sum_capacity {
         let symbol_bytes = first_batch * (key_width(set) + CHECK_BYTES) as u64;
-        if own.count > 0 && peer.count > 0 && sketch_pays && 5 * 8 * capacity as u64 <= 4 * symbol_bytes {
+        let sum_bytes = 8 * capacity as u64;
+        let sums_pay = sum_bytes <= symbol_bytes && capacity <= CHEAP_SUMS || 5 * sum_bytes <= 4 * symbol_bytes;
+        if own.count > 0 && peer.count > 0 && sketch_pays && sums_pay {
             return sums_reply(set, &own, capacity);
         }
     }
@@ -601,6 +604,10 @@ fn whole_margin(d: u64) -> u64 {
     }
 }
 
+/// Power sums this many or fewer decode in well under a millisecond, so
+/// they are taken wherever they cost no more bytes than coded symbols.
+const CHEAP_SUMS: usize = 64;
+
 /// The largest folded estimate taken at its word: a saturated sketch (a
 /// difference of a thousand) reads 120 or less about one time in 20.
 const FOLDED_TRUSTED: u64 = 120;
@@ -612,26 +619,26 @@ pub const PIN_MAX_ESTIMATE: u64 = 18;
 /// Sums sent for an estimated difference of `d`, read from a sketch of
 /// `form`: enough to hold the difference but for about one draw in 100, or
 /// `None` when that is more than [`PIN_CAPACITY`] or the sketch does not
-/// read so far. Up to 18 a folded estimate is low when values' bits
-/// collided in pairs (each collision hides two values; about d²/256 of them
-/// are expected, and the estimate corrects for the mean only), so the
-/// margin grows with `d`. One value cannot collide; an estimate of none
-/// means every value collided (two at least). Beyond, measured over 3,000
-/// draws each of d = 10, 20, ... 200 (`cargo bench --bench reconcile --
-/// estimates`): a folded sketch reads under 21 at d = 30 one time in 100,
-/// under 34 at 50, under 49 at 80, under 63 at 100 to 110, so `d + 2 + d/2
-/// + d²/150` holds the 1% tail up to 110 and is capped at the capacity (192
-/// sums hold every difference up to 100 a folded sketch reads as 120 or
-/// less); a whole sketch reads under 22 at 30, 45 at 60, 74 at 100 and
-/// 108 at 150, so `d + d/3 + d²/1000 + 2`. Over 10,000 draws at each of
-/// d = 20, 30, ... 100, the sums so sized missed the difference in at most
-/// 0.31% of draws (then a second batch of coded symbols follows).
+/// read so far. A folded estimate is low when values' bits collided in
+/// pairs (each collision hides two values; about d²/256 of them are
+/// expected, and the estimate corrects for the mean only): measured over
+/// 3,000 draws each of d = 10, 20, ... 200 (`cargo bench --bench reconcile
+/// -- estimates`), it reads under 0.7·d at d = 10 to 30 one time in 100,
+/// under 21 at d = 30, 34 at 50, 49 at 80 and 63 at 100 to 110, so `d + 4 +
+/// d/2 + d²/150` holds the 1% tail up to 110 and is capped at the capacity
+/// (192 sums hold every difference up to 100 a folded sketch reads as 120
+/// or less). With `+ 2` instead of `+ 4` (16 bytes less), 1 of 300
+/// periodic checks of 20 random values took 2.5 round trips; with `+ 4`,
+/// none (`cargo bench --bench reconcile -- rounds`). One value cannot collide;
+/// an estimate of none means every value collided (two at least). A whole
+/// sketch reads under 22 at 30, 45 at 60, 74 at 100 and 108 at 150, so `d +
+/// d/3 + d²/1000 + 2`. A difference the sums miss is met with a batch of
+/// coded symbols, one round trip later.
 fn sum_capacity(d: u64, form: SketchForm) -> Option<usize> {
     let capacity = match (form, d) {
         (SketchForm::Folded, 0) => 2,
         (SketchForm::Folded, 1) => 1,
-        (SketchForm::Folded, 2..=PIN_MAX_ESTIMATE) => d + 2 + d / 4,
-        (SketchForm::Folded, ..=FOLDED_TRUSTED) => (d + 2 + d / 2 + d * d / 150).min(PIN_CAPACITY as u64),
+        (SketchForm::Folded, ..=FOLDED_TRUSTED) => (d + 4 + d / 2 + d * d / 150).min(PIN_CAPACITY as u64),
         (SketchForm::Whole, ..=FOLDED_RESOLVES) => d + d / 3 + d * d / 1000 + 2,
         _ => return None,
     };
@@ -1374,10 +1381,10 @@ mod tests {
         let theirs: MessageSet = (3..1000).chain(5000..5007).collect();
         let step = respond(&theirs, &mut Session::default(), &initiate(&ours)).unwrap();
         let [ReconcileMessage::Sums { sums, .. }] = &step.replies[..] else { panic!("{:?}", step.replies) };
-        // Ten values differ: d + 2 + d/4 sums of 8 bytes for the estimated d
-        // (here 11, so 15).
+        // Ten values differ: d + 4 + d/2 + d²/150 sums of 8 bytes for the
+        // estimated d (here 11, so 20).
         let sum_count = base64_decode(sums).unwrap().len() / 8;
-        assert!((10..=15).contains(&sum_count), "{sum_count} sums");
+        assert!((10..=20).contains(&sum_count), "{sum_count} sums");
         let opener = initiate(&ours);
         let mut sides = [ours, theirs];
         let types = play(&mut sides, 0, opener);
