@@ -140,6 +140,24 @@ proptest! {
         .map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert!(failures.is_empty(), "{:?}", failures);
     }
+
+    #[test]
+    fn packed_lists_deliver_exactly_their_values(
+        values in prop::collection::btree_set(value(), 0..3000),
+        stride in prop_oneof![Just(1i64), 1i64..40, 1i64..1_000_000_000],
+    ) {
+        // Whichever packing is shorter (delta varints or Elias-Fano), a
+        // `reconcile_values` message hands over exactly the list, from
+        // extremes and random i64s to runs of consecutive ids.
+        let spread: Vec<i64> = (0..values.len() as i64 / 2).map(|k| 1 + k * stride).collect();
+        for list in [values.iter().copied().collect::<Vec<i64>>(), spread] {
+            let list: Vec<i64> = list.into_iter().collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+            let msg = ReconcileMessage::Values { values: anti_entropy::core::reconcile::pack_values(&list) };
+            let step = respond(&MessageSet::new(), &mut Session::default(), &msg)
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(step.values_to_insert, list);
+        }
+    }
 }
 
 /// A message to `node` from `src`, through the real decoder.
