@@ -75,8 +75,8 @@
 //!   every value, so it alone decodes a single difference).
 //! * **Bounded, then plain.** The symbols a decoder may request are capped at
 //!   [`SYMBOL_BUDGET_PERCENT`] of what a packed listing would cost; beyond
-//!   that (dense ids past a difference of about a thirtieth of the set,
-//!   disjoint sets, long partitions) a side lists its whole set in sorted,
+//!   that (dense ids past a difference of about 1.3% of the set, random
+//!   i64s past a third, disjoint sets, long partitions) a side lists its whole set in sorted,
 //!   chunked ranges and the peer answers each range with the values it has
 //!   there that the listing lacks. The values listed add up to `|A ∪ B|`.
 //!
@@ -168,13 +168,16 @@ pub const MAX_VALUES_PER_MESSAGE: usize = 8192;
 /// Most symbol batches a decoder requests before it falls back to a listing.
 pub const MAX_ROUNDS: u32 = 8;
 /// Share of what listing the sets would cost that coded symbols may take
-/// before the decoder gives up on them and lists its set instead. Symbols
-/// cost about 1.45 · d · (key width + 3) bytes and a listing about
-/// |A ∪ B| · (packed value width), so at 30% a random-i64 set keeps to
-/// symbols up to a difference of about a sixth of the set (16 B per
-/// differing value against 7.5 B per listed one), and dense ids (6 B per
-/// symbol, 1 B per listed value) switch to the listing at a thirtieth.
-pub const SYMBOL_BUDGET_PERCENT: u64 = 30;
+/// before the decoder gives up on them and lists its set instead, and the
+/// most a first batch is expected to need for symbols to be tried at all.
+/// Symbols cost about 1.45 · d · (key width + 3) bytes and a listing about
+/// |A ∪ B| times the packed width of a value (Elias-Fano: about 1 bit per
+/// dense id with few holes, 6.2 bytes per random i64 in a set of 100,000),
+/// so at 100% dense ids switch to the listing at a difference of about
+/// 1.3% of the set (measured at n = 100,000: d = 1,000 costs 10 to 12 KB
+/// in symbols, 2,000 costs 18 to 22 KB where the listing costs 13 KB) and
+/// random i64s at about a third.
+pub const SYMBOL_BUDGET_PERCENT: u64 = 100;
 /// Symbols added to every size estimate: covers small two-sided
 /// differences that the counts do not reveal.
 const INITIAL_SYMBOL_SLACK: u64 = 6;
@@ -389,7 +392,7 @@ pub fn initiate(set: &MessageSet) -> ReconcileMessage {
 /// estimated difference and a two-sided difference usually decodes in one
 /// round trip instead of two; and the first [`OPENER_SUMS`] power sums of
 /// the initiator's set (128 bytes; fewer for small sets, where they would
-/// cost more than 30% of a listing), from which the responder decodes a
+/// cost more than a listing), from which the responder decodes a
 /// difference of up to 16 values at once: then both sides have everything
 /// after one round trip, as with a whole-set exchange, instead of the
 /// initiator's values reaching the responder half a round trip after the
@@ -477,9 +480,9 @@ fn on_open(set: &MessageSet, peer: SetSummary, peer_parity: Option<PeerSketch>) 
         own_parity.difference_estimate(theirs, MAX_SYMBOLS).map(|estimate| estimate.max(count_difference))
     };
     let budget = symbols_within(set, symbol_budget_bytes(set, peer.count));
-    // Sized for `d`: spend up to the budget unless even twice the budget
-    // would not be expected to decode.
-    let sized = |d: u64, slack: u64| (symbols_to_decode(d, slack), symbols_to_decode(d, 0) <= 2 * budget);
+    // Sized for `d`: spend up to the budget unless the budget would not be
+    // expected to decode.
+    let sized = |d: u64, slack: u64| (symbols_to_decode(d, slack), symbols_to_decode(d, 0) <= budget);
     // What the opener's sketch reads, and the power sums that would hold
     // that difference but for about one draw in 100 (see `sum_capacity`).
     let (read, sum_capacity) = match &peer_parity {
@@ -743,28 +746,25 @@ fn on_symbols(
     // With a sketch, jump to what it says the difference needs; after later
     // failures (the estimate was low), grow by a quarter: the estimate is
     // within about 30%, so small steps waste less. Without one, the first
-    // batch was sized from our opener's sketch (or the counts) and fell
-    // short: grow by half; if that fails too, ask for the peer's whole
-    // sketch beside twice the symbols.
+    // batch was sized from our opener's folded sketch (or the counts) and
+    // fell short: grow by half and ask for the peer's whole sketch beside,
+    // since a folded sketch that reads low may hide a difference in the
+    // thousands (saturated), which the whole sketch tells in time to list
+    // instead of spending more symbols.
     let count_difference = set.len().abs_diff(peer.count as usize) as u64;
     if let Some(theirs) = decoder.parity.take() {
         decoder.estimate = set.odd_sketch().difference_estimate(&theirs, MAX_SYMBOLS).or(decoder.estimate);
     }
     let unknown = decoder.estimate.is_none();
-    let ask_parity = unknown && decoder.batches >= 2 && !decoder.asked_parity;
+    let ask_parity = unknown && !decoder.asked_parity;
+    decoder.asked_parity |= ask_parity;
     let estimate = decoder.estimate.unwrap_or(0).max(count_difference);
-    let wanted = if ask_parity {
-        decoder.asked_parity = true;
-        (2 * received).max(symbols_to_decode(estimate, INITIAL_SYMBOL_SLACK)).max(received + 16)
-    } else if unknown {
-        (received + (received / 2).max(16)).max(symbols_to_decode(estimate, INITIAL_SYMBOL_SLACK))
-    } else {
-        (received + (received / 4).max(16)).max(symbols_to_decode(estimate, INITIAL_SYMBOL_SLACK))
-    };
-    // Spend up to the budget; give up at once only when even twice the
-    // budget would not be expected to decode (disjoint sets, partitions).
+    let growth = if unknown { (received / 2).max(16) } else { (received / 4).max(16) };
+    let wanted = (received + growth).max(symbols_to_decode(estimate, INITIAL_SYMBOL_SLACK));
+    // Spend up to the budget; give up at once when the budget would not be
+    // expected to decode (disjoint sets, partitions).
     let budget = symbols_within(set, symbol_budget_bytes(set, peer.count));
-    let hopeless = symbols_to_decode(estimate, 0) > 2 * budget;
+    let hopeless = symbols_to_decode(estimate, 0) > budget;
     let end = wanted.min(budget).min(received + MAX_SYMBOLS_PER_MESSAGE).min(MAX_SYMBOLS);
     if decoder.batches >= MAX_ROUNDS || hopeless || end <= received {
         session.decoder = None;
@@ -842,17 +842,29 @@ fn symbols_within(set: &MessageSet, bytes: u64) -> u64 {
 }
 
 /// The most raw symbol bytes worth spending: a share of what listing the
-/// larger of the two sets would cost, estimated from the average gap
-/// between our values (a packed listing spends one varint per gap).
+/// larger of the two sets would cost.
 fn symbol_budget_bytes(set: &MessageSet, peer_count: u64) -> u64 {
-    let per_value = match (set.select(0), set.select(set.len().saturating_sub(1))) {
-        (Some(min), Some(max)) => {
-            let gap = (max as u64).wrapping_sub(min as u64) / set.len() as u64;
-            (64 - gap.leading_zeros() as u64).div_ceil(7).max(1)
-        }
-        _ => 8,
+    listing_bytes_estimate(set, peer_count) / 100 * SYMBOL_BUDGET_PERCENT
+}
+
+/// About what [`pack_values`] makes of a listing of the larger of the two
+/// sets, estimated from the spread of our values: Elias-Fano's `low + 1`
+/// bits a value plus one for every `2^low` holes between them, or one
+/// varint per mean gap if that is shorter.
+fn listing_bytes_estimate(set: &MessageSet, peer_count: u64) -> u64 {
+    let count = (set.len() as u64).max(peer_count);
+    let (Some(min), Some(max)) = (set.select(0), set.select(set.len().saturating_sub(1))) else {
+        return count.saturating_mul(8);
     };
-    (set.len() as u64).max(peer_count).saturating_mul(per_value) / 100 * SYMBOL_BUDGET_PERCENT
+    let len = set.len() as u64;
+    let span = (max as u64).wrapping_sub(min as u64);
+    let holes = span - (len - 1);
+    let mean_holes = holes / len;
+    let low_bits = 63 - mean_holes.max(1).leading_zeros();
+    let elias_fano_bits = u128::from(len) * u128::from(low_bits + 1) + u128::from(holes >> low_bits);
+    let varint_bytes = u128::from((64 - (span / len).leading_zeros()).div_ceil(7).max(1)) * u128::from(len);
+    let our_bytes = (elias_fano_bits / 8).min(varint_bytes);
+    u64::try_from(our_bytes * u128::from(count) / u128::from(len)).unwrap_or(u64::MAX)
 }
 
 /// An odd sketch, folded (16 bytes), one level (32) or whole (160).
