@@ -17,7 +17,7 @@ use do_riblt::{Decoder as RibltDecoder, Encoder as RibltEncoder, Peeled, Symbol 
 use negentropy::{Id, Negentropy, NegentropyStorageBase, NegentropyStorageVector};
 
 use anti_entropy::core::coding::{OddSketch, PeerSketch, SketchForm};
-use anti_entropy::core::pinsketch::PIN_CAPACITY;
+use anti_entropy::core::pinsketch::{self, PinSketch, PIN_CAPACITY};
 use anti_entropy::core::reconcile::{reconcile_pair, ReconcileMessage};
 use anti_entropy::core::wire::{self, Body, Envelope, Payload};
 use anti_entropy::MessageSet;
@@ -225,6 +225,10 @@ fn main() {
     }
     if wants("estimates") {
         estimates();
+        println!();
+    }
+    if wants("sums") {
+        sums_decode_cost();
     }
 }
 
@@ -651,5 +655,31 @@ fn estimates() {
             q(0.95),
             100.0 * unreadable as f64 / ESTIMATE_DRAWS as f64
         );
+    }
+}
+
+/// What decoding power sums costs per value, by capacity (a difference of
+/// three quarters of it, random i64s): why sums serve small differences
+/// only, and what a PinSketch-only design would pay at large ones.
+fn sums_decode_cost() {
+    println!("power-sum decode cost (random i64s, differences of 3/4 of the capacity)");
+    println!("{:>8} {:>6} {:>12} {:>14}", "capacity", "d", "ms/decode", "us per value");
+    let mut stream = Stream(99);
+    for capacity in [8usize, 16, 32, 64, 128, 192] {
+        let d = capacity * 3 / 4;
+        let draws = 8_000 / capacity;
+        let sketches: Vec<Vec<u64>> = (0..draws)
+            .map(|_| {
+                let values: Vec<i64> = (0..d).map(|_| stream.next()).collect();
+                PinSketch::of_values(&values, 0, capacity).sums().to_vec()
+            })
+            .collect();
+        let started = Instant::now();
+        for sums in &sketches {
+            let decoded = pinsketch::decode(sums).expect("within capacity");
+            assert_eq!(decoded.len(), d);
+        }
+        let per_decode_ms = started.elapsed().as_secs_f64() * 1000.0 / draws as f64;
+        println!("{capacity:>8} {d:>6} {per_decode_ms:>12.3} {:>14.2}", per_decode_ms * 1000.0 / d as f64);
     }
 }

@@ -115,33 +115,39 @@
 //!
 //! | n, d | ours raw (whole lines) | round trips | `do-riblt` | `negentropy` | CPU ours / negentropy |
 //! |---|---:|---:|---:|---:|---:|
-//! | 100k, 1 | 63 B (387 B) | 1.5 | 40 B | 2.1 KB | 0.05 / 1.2 ms |
-//! | 100k, 10 | 225 B (604 B) | 1.5 | 376 B | 10.5 KB | 0.18 / 1.4 ms |
-//! | 100k, 100 | 1.59 KB (2.4 KB) | 1.5 | 2.8 KB | 71 KB | 0.30 / 3.2 ms |
-//! | 100k, 1000 | 10.6 KB (14.6 KB) | 2.5 | 25.8 KB | 525 KB | 2.3 / 8.9 ms |
-//! | 100k random i64, 10 | 258 B (648 B) | 1.5 | 312 B | 14.3 KB | 0.20 / 1.8 ms |
-//! | 100k random i64, 100 | 2.0 KB (3.0 KB) | 1.5 | 2.7 KB | 114 KB | 2.1 / 4.1 ms |
-//! | 100k random i64, 1000 | 22.3 KB (30.4 KB) | 3.5 | 25.9 KB | 818 KB | 2.3 / 10 ms |
-//! | 100k random i64, 10k | 223 KB (298 KB) | 2.5 | 256 KB | 3.3 MB | 16 / 21 ms |
-//! | 1M, 10 | 227 B (606 B) | 1.5 | 280 B | 14.2 KB | 0.22 / 20 ms |
-//! | 1M, 1000 | 11.1 KB (15.5 KB) | 3.5 | 26.2 KB | 885 KB | 3.5 / 68 ms |
+//! | 100k, 1 | 63 B (387 B) | 1.5 | 40 B | 2.1 KB | 0.04 / 0.85 ms |
+//! | 100k, 10 | 225 B (604 B) | 1.5 | 376 B | 10.5 KB | 0.18 / 1.2 ms |
+//! | 100k, 100 | 1.58 KB (2.4 KB) | 1.5 | 2.8 KB | 71 KB | 0.30 / 3.0 ms |
+//! | 100k, 1000 | 9.2 KB (12.8 KB) | 2.5 | 25.8 KB | 525 KB | 1.6 / 7.9 ms |
+//! | 100k random i64, 10 | 258 B (648 B) | 1.5 | 312 B | 14.3 KB | 0.19 / 1.4 ms |
+//! | 100k random i64, 100 | 1.97 KB (2.9 KB) | 1.5 | 2.7 KB | 114 KB | 2.0 / 3.8 ms |
+//! | 100k random i64, 1000 | 20.7 KB (28.4 KB) | 3.5 | 25.9 KB | 818 KB | 2.3 / 9.1 ms |
+//! | 100k random i64, 10k | 200 KB (268 KB) | 2.5 | 256 KB | 3.3 MB | 17.5 / 19.7 ms |
+//! | 1M, 10 | 227 B (606 B) | 1.5 | 280 B | 14.2 KB | 0.22 / 19 ms |
+//! | 1M, 1000 | 9.8 KB (13.8 KB) | 3.5 | 26.2 KB | 885 KB | 3.0 / 56 ms |
 //!
 //! Our CPU includes inserting what each side learns; `negentropy`'s is its
 //! message exchange alone. The d ≤ 10 rows and random d = 100 are power
 //! sums. Round trips over 300 draws in each of 20 rows (d = 20 to 100, dense
 //! and random, check and repair; `cargo bench --bench reconcile --
-//! rounds`): 7 of 6,000 took 2.5, at most 2 in a row, the rest 1.5. Where
+//! rounds`): 6 of 6,000 took 2.5, at most 2 in a row, the rest 1.5. Where
 //! we lose: `do-riblt` at d = 1 (one symbol, no summary; `do-riblt`'s
 //! figure is an ideal stream that stops at the symbol that decodes). Short
-//! of the floor: random i64s at d ≥ 100 take 20 to 22 B per value, because
+//! of the floor: random i64s at d ≥ 100 take 20 to 21 B per value, because
 //! the 16-byte folded estimate reads as low as 0.58·d one draw in 100
 //! (`cargo bench --bench reconcile -- estimates`), so sums are sized about
 //! twice the reading. Decoding 100 values from 192 sums takes 2.5 to 4.6 ms
 //! here with the carry-less multiply (libminisketch: 3.3 to 4.2 ms,
 //! `scripts/minisketch-decode.sh`; `negentropy`'s whole exchange: 3 to 9
 //! ms) and 41 to 46 ms in the portable arithmetic of wasm32. At d = 10k
-//! random the floor is near 15 B per value (8-byte keys in about 1.35·d
-//! cells, and half the values sent back); ours is 22.3, `do-riblt`'s 25.6.
+//! random a rateless IBLT cannot go much below 17 B per value with our
+//! cells (about 1.38·d of them, 10 bytes each past the 512th, and half the
+//! values sent back at about 6.6 bytes in Elias-Fano), 14 B even with no
+//! checksum at all; ours is 20.0, `do-riblt`'s 25.6. Only codes without
+//! the 1.35 overhead (PinSketch: 8 bytes per value of capacity) get to 16,
+//! and their decode costs 7.6 to 12 µs per value here even split into
+//! sketches of capacity 8 to 64 (`cargo bench --bench reconcile -- sums`):
+//! about 100 ms at d = 10k against `negentropy`'s 20.
 //!
 //! The responder keeps no session state (its kept prefix serves any window
 //! below 32,768; past it, symbols are recomputed from the set, O(n log m));
