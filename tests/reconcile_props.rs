@@ -142,6 +142,30 @@ proptest! {
     }
 
     #[test]
+    fn junk_in_packed_fields_is_refused_or_read_never_panics(
+        bytes in prop::collection::vec(any::<u8>(), 0..300),
+        mark in any::<bool>(),
+        start in prop_oneof![Just(0u64), 500u64..530, any::<u64>()],
+    ) {
+        // Elias-Fano lists start with 0x80 0x00; coded symbols change their
+        // checksum width at index 512: junk there must be refused cleanly,
+        // and any list that is accepted must be strictly ascending.
+        let bytes = if mark { [vec![0x80, 0x00], bytes].concat() } else { bytes };
+        let text = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&bytes);
+        let set: MessageSet = (0..2000).collect();
+        let summary = SetSummary::of_set(&set).encode();
+        for msg in [
+            ReconcileMessage::Values { values: text.clone() },
+            ReconcileMessage::Range { lo: i64::MIN, hi: None, values: text.clone() },
+            ReconcileMessage::Symbols { summary: summary.clone(), start, symbols: text.clone(), parity: None },
+        ] {
+            if let Ok(step) = respond(&set, &mut Session::default(), &msg) {
+                prop_assert!(step.values_to_insert.windows(2).all(|w| w[0] < w[1]), "{:?}", msg);
+            }
+        }
+    }
+
+    #[test]
     fn packed_lists_deliver_exactly_their_values(
         values in prop::collection::btree_set(value(), 0..3000),
         stride in prop_oneof![Just(1i64), 1i64..40, 1i64..1_000_000_000],

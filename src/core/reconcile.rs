@@ -601,7 +601,8 @@ const FOLDED_RESOLVES: u64 = 150;
 /// 100 (2,000 draws from 21 to 120), so 1.6·d, which with the symbols'
 /// own overhead holds all but about one difference in 100.
 fn folded_margin(d: u64) -> u64 {
-    d + d * 6 / 10
+    // `d` may be a hostile peer's count difference: saturate.
+    d.saturating_add(d.saturating_mul(6) / 10)
 }
 
 /// What to size a first batch for when a whole sketch reads `d` (a repair
@@ -1003,11 +1004,9 @@ fn decode_symbols(text: &str, start: u64) -> Result<Vec<Symbol>, ReconcileError>
     }
     let width = usize::from(width);
     let mut symbols = Vec::new();
-    for index in start.. {
-        if rest.is_empty() {
-            break;
-        }
-        let checks = check_bytes(index);
+    while !rest.is_empty() {
+        // `start` comes from the peer: saturate rather than overflow.
+        let checks = check_bytes(start.saturating_add(symbols.len() as u64));
         if symbols.len() as u64 == MAX_SYMBOLS_PER_MESSAGE || rest.len() < width + checks {
             return Err(bad());
         }
