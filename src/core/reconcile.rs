@@ -1211,12 +1211,20 @@ fn unpack_elias_fano(mut rest: &[u8]) -> Result<Vec<i64>, &'static str> {
     let mut values = Vec::with_capacity(count as usize);
     values.push(first);
     let mut high = 0u64;
+    let mut previous = 0u64;
     for (i, low) in lows.into_iter().enumerate() {
         while bits.take(1).ok_or("truncated high bits")? == 0 {
             high += 1;
         }
         let offset = high.checked_shl(low_bits).filter(|shifted| shifted >> low_bits == high).ok_or("beyond i64::MAX")?;
-        let value = i128::from(first) + i128::from(offset | low) + i128::from(i as u64) + 1;
+        // Offsets never decrease in a list `pack_values` wrote (the values
+        // ascend); low bits that step back within one high part do.
+        let offset = offset | low;
+        if offset < previous {
+            return Err("not ascending");
+        }
+        previous = offset;
+        let value = i128::from(first) + i128::from(offset) + i128::from(i as u64) + 1;
         values.push(i64::try_from(value).map_err(|_| "beyond i64::MAX")?);
     }
     // Only the last byte's padding may follow, and it must be zero.
@@ -1416,6 +1424,10 @@ mod tests {
         cases.push(stray);
         cases.push(vec![0x80, 0x00, 1, 0, 0, 0xff]);
         cases.push(vec![0x80, 0x00, 2, 64, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
+        // Two offsets in one high part whose low bits step back (5, then 3):
+        // well formed, but the values would descend (6, then 5).
+        let descending = unpack_values(&base64_encode(&[0x80, 0x00, 3, 3, 0, 0b1101_1101]));
+        assert!(descending.as_ref().is_err_and(|e| e.0.contains("not ascending")), "{descending:?}");
         // A width of 63 bits and a high part that shifts past 64 bits.
         cases.push(vec![0x80, 0x00, 2, 63, 0, 0, 0, 0, 0, 0, 0, 0, 0x80, 0x00, 0x04]);
         for bytes in cases {
