@@ -280,7 +280,6 @@ impl ReconcileMessage {
     pub fn raw_len(&self) -> u64 {
         let bytes = |text: &str| (text.len() * 3 / 4) as u64;
         let int = |word: u64| unsigned_varint::encode::u64(word, &mut unsigned_varint::encode::u64_buffer()).len() as u64;
-        let zigzag = |v: i64| ((v << 1) ^ (v >> 63)) as u64;
         let optional = |text: &Option<String>| text.as_deref().map_or(0, |t| 1 + bytes(t));
         1 + match self {
             ReconcileMessage::Open { summary, parity, sums } => 1 + bytes(summary) + optional(parity) + optional(sums),
