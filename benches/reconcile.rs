@@ -259,8 +259,8 @@ struct Cost {
     /// One-way flights until both sides hold the union.
     flights: u32,
     cpu_ms: f64,
-    /// Building what a node keeps between repairs (ours: the coded prefix
-    /// of both sets; negentropy: both sorted, sealed storages), not in `cpu_ms`.
+    /// Building what a node keeps between repairs (ours: the coded prefix,
+    /// power sums and bucket sums of both sets; negentropy: both sorted, sealed storages), not in `cpu_ms`.
     index_ms: f64,
     /// Negentropy only: bringing both storages to the union afterwards.
     apply_ms: f64,
@@ -277,6 +277,8 @@ fn ours(a: &MessageSet, b: &MessageSet, union_len: usize) -> Cost {
     b.coded_prefix();
     a.power_sums(PIN_CAPACITY);
     b.power_sums(PIN_CAPACITY);
+    a.bucket_sums(1, None, 0, 1);
+    b.bucket_sums(1, None, 0, 1);
     let index_ms = started.elapsed().as_secs_f64() * 1000.0;
     let (mut x, mut y) = (a.clone(), b.clone());
     let started = Instant::now();

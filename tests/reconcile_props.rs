@@ -158,6 +158,15 @@ proptest! {
             ReconcileMessage::Values { values: text.clone() },
             ReconcileMessage::Range { lo: i64::MIN, hi: None, values: text.clone() },
             ReconcileMessage::Symbols { summary: summary.clone(), start, symbols: text.clone(), parity: None },
+            ReconcileMessage::Buckets { summary: summary.clone(), buckets: 4, start: 0, sums: text.clone(), which: None },
+            ReconcileMessage::Buckets {
+                summary: summary.clone(),
+                buckets: 64,
+                start: 0,
+                sums: "AAAAAAAAAAA".into(),
+                which: Some(text.clone()),
+            },
+            ReconcileMessage::MoreSums { buckets: 1 << (start % 13), start: 0, end: 4, which: Some(text.clone()) },
         ] {
             if let Ok(step) = respond(&set, &mut Session::default(), &msg) {
                 prop_assert!(step.values_to_insert.windows(2).all(|w| w[0] < w[1]), "{:?}", msg);
@@ -337,16 +346,16 @@ proptest! {
         let theirs: MessageSet = values.iter().copied().take(n.saturating_sub(differ - differ / 2)).collect();
         let opener = anti_entropy::core::reconcile::initiate(&ours);
         let reply = respond(&theirs, &mut Session::default(), &opener).map_err(|e| TestCaseError::fail(e.to_string()))?;
-        if let Some(ReconcileMessage::Sums { summary, sums }) = reply.replies.first().cloned() {
+        if let Some(ReconcileMessage::Sums { summary, sums, parity }) = reply.replies.first().cloned() {
             let mut forged = SetSummary::decode(&summary).map_err(|e| TestCaseError::fail(e.to_string()))?;
             forged.digest[0] ^= 1;
-            let lying = ReconcileMessage::Sums { summary: forged.encode(), sums: sums.clone() };
+            let lying = ReconcileMessage::Sums { summary: forged.encode(), sums: sums.clone(), parity: parity.clone() };
             let step = respond(&ours, &mut Session::default(), &lying).map_err(|e| TestCaseError::fail(e.to_string()))?;
             prop_assert!(step.values_to_insert.is_empty(), "inserted {:?} under a forged digest", step.values_to_insert);
             let mut bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&sums).expect("base64");
             let at = flip_at.index(bytes.len());
             bytes[at] ^= 1 << flip_bit;
-            let corrupted = ReconcileMessage::Sums { summary, sums: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&bytes) };
+            let corrupted = ReconcileMessage::Sums { summary, sums: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&bytes), parity };
             let step = respond(&ours, &mut Session::default(), &corrupted).map_err(|e| TestCaseError::fail(e.to_string()))?;
             prop_assert!(step.values_to_insert.is_empty(), "inserted {:?} from corrupted sums", step.values_to_insert);
             return Ok(());
@@ -376,5 +385,67 @@ proptest! {
                 prop_assert!(theirs.contains(*v) && !ours.contains(*v), "inserted {} from corrupted symbols", v);
             }
         }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(12))]
+
+    /// Bucketed power sums (the answer to a large difference of random
+    /// values) that do not describe the set their summary names get nothing
+    /// inserted, whatever the rounds: under a forged digest the decoder ends
+    /// by listing its set, and from sums with a flipped bit it inserts
+    /// nothing the peer lacks.
+    #[test]
+    fn bucketed_sums_that_do_not_verify_insert_nothing(
+        n in 0usize..20_000,
+        differ in 200usize..1500,
+        flip_at in any::<prop::sample::Index>(),
+        flip_bit in 0u32..8,
+        forge in any::<bool>(),
+        seed in any::<u64>(),
+    ) {
+        let values: Vec<i64> = stream(seed).take(n + differ).collect();
+        let ours: MessageSet = values.iter().copied().skip(differ / 2).collect();
+        let theirs: MessageSet = values.iter().copied().take(n + differ / 2).collect();
+        let mut message = anti_entropy::core::reconcile::initiate_repair(&ours);
+        let (mut our_session, mut their_session) = (Session::default(), Session::default());
+        let mut bucket_batches = 0;
+        for _ in 0..20 {
+            let step = respond(&theirs, &mut their_session, &message).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let Some(ReconcileMessage::Buckets { summary, buckets, start, sums, which }) = step.replies.first().cloned() else {
+                break;
+            };
+            bucket_batches += 1;
+            let (summary, sums) = if forge {
+                let mut forged = SetSummary::decode(&summary).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                forged.digest[0] ^= 1;
+                (forged.encode(), sums)
+            } else if start == 0 {
+                let mut bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&sums).expect("base64");
+                let at = flip_at.index(bytes.len());
+                bytes[at] ^= 1 << flip_bit;
+                (summary, base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&bytes))
+            } else {
+                (summary, sums)
+            };
+            let bent = ReconcileMessage::Buckets { summary, buckets, start, sums, which };
+            let step = respond(&ours, &mut our_session, &bent).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            for v in &step.values_to_insert {
+                prop_assert!(!forge, "inserted {} under a forged digest", v);
+                prop_assert!(theirs.contains(*v) && !ours.contains(*v), "inserted {} from corrupted sums", v);
+            }
+            match step.replies.first() {
+                Some(more @ ReconcileMessage::MoreSums { .. }) => message = more.clone(),
+                Some(ReconcileMessage::Range { .. }) => break,
+                other => {
+                    prop_assert!(!forge, "a forged digest was answered with {:?}", other);
+                    break;
+                }
+            }
+        }
+        // Random values that differ by 200 or more, a tenth of the set at
+        // most, are answered with buckets.
+        prop_assert!(n < 10 * differ || bucket_batches > 0, "no bucketed sums for n = {}, d = {}", n, differ);
     }
 }

@@ -266,56 +266,165 @@ impl PinSketch {
     }
 
     pub fn add(&mut self, value: i64) {
-        #[cfg(target_arch = "x86_64")]
-        if has_clmul() {
-            // SAFETY: the CPU has the instruction (checked just above).
-            return unsafe { self.add_x86(value as u64) };
-        }
-        self.add_portable(value);
+        add_powers(&mut self.sums, self.first, value);
     }
+}
 
-    fn add_portable(&mut self, value: i64) {
-        let x = value as u64;
-        let square = Factor::new(mul(x, x));
-        let mut power = mul(x, power_of(mul(x, x), self.first));
-        for sum in &mut self.sums {
-            *sum ^= power;
-            power = square.mul(power);
-        }
-    }
-
-    /// `add` with the carry-less multiply, in [`ADD_LANES`] independent
-    /// chains (x^(2f+1), x^(2f+3), ... each stepped by x^(2·lanes)): one
-    /// chain of products waits on each product's latency, several keep the
-    /// multiplier busy (192 sums: 0.45 µs per value, about a third of one
-    /// chain's time).
+/// Adds `value`'s odd powers `x^(2f+1), x^(2f+3), ...` (`f` = `first`) to
+/// `sums`, one power a sum.
+fn add_powers(sums: &mut [u64], first: usize, value: i64) {
     #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "pclmulqdq")]
-    unsafe fn add_x86(&mut self, x: u64) {
-        use std::arch::x86_64::*;
-        let wide_of = |a: u64| _mm_cvtsi64_si128(a as i64);
-        let mul_x86 = |a: u64, b: u64| narrow(_mm_clmulepi64_si128(wide_of(a), wide_of(b), 0));
-        let square = mul_x86(x, x);
-        let mut powers = [mul_x86(x, power_of(square, self.first)); ADD_LANES];
-        for lane in 1..ADD_LANES {
-            powers[lane] = mul_x86(powers[lane - 1], square);
+    if has_clmul() {
+        // SAFETY: the CPU has the instruction (checked just above).
+        return unsafe { add_powers_x86(sums, first, value as u64) };
+    }
+    add_powers_portable(sums, first, value);
+}
+
+fn add_powers_portable(sums: &mut [u64], first: usize, value: i64) {
+    let x = value as u64;
+    let square = Factor::new(mul(x, x));
+    let mut power = mul(x, power_of(mul(x, x), first));
+    for sum in sums {
+        *sum ^= power;
+        power = square.mul(power);
+    }
+}
+
+/// `add_powers` with the carry-less multiply, in [`ADD_LANES`] independent
+/// chains (x^(2f+1), x^(2f+3), ... each stepped by x^(2·lanes)): one chain
+/// of products waits on each product's latency, several keep the
+/// multiplier busy (192 sums: 0.45 µs per value, about a third of one
+/// chain's time).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "pclmulqdq")]
+unsafe fn add_powers_x86(sums: &mut [u64], first: usize, x: u64) {
+    use std::arch::x86_64::*;
+    let wide_of = |a: u64| _mm_cvtsi64_si128(a as i64);
+    let mul_x86 = |a: u64, b: u64| narrow(_mm_clmulepi64_si128(wide_of(a), wide_of(b), 0));
+    let square = mul_x86(x, x);
+    let mut powers = [mul_x86(x, power_of(square, first)); ADD_LANES];
+    for lane in 1..ADD_LANES {
+        powers[lane] = mul_x86(powers[lane - 1], square);
+    }
+    // x^(2·lanes): the square, squared log2(lanes) times.
+    let mut step = square;
+    for _ in 0..ADD_LANES.trailing_zeros() {
+        step = mul_x86(step, step);
+    }
+    let step = wide_of(step);
+    let mut chunks = sums.chunks_exact_mut(ADD_LANES);
+    for chunk in &mut chunks {
+        for (sum, power) in chunk.iter_mut().zip(&mut powers) {
+            *sum ^= *power;
+            *power = narrow(_mm_clmulepi64_si128(wide_of(*power), step, 0));
         }
-        // x^(2·lanes): the square, squared log2(lanes) times.
-        let mut step = square;
-        for _ in 0..ADD_LANES.trailing_zeros() {
-            step = mul_x86(step, step);
-        }
-        let step = wide_of(step);
-        let mut chunks = self.sums.chunks_exact_mut(ADD_LANES);
-        for chunk in &mut chunks {
-            for (sum, power) in chunk.iter_mut().zip(&mut powers) {
-                *sum ^= *power;
-                *power = narrow(_mm_clmulepi64_si128(wide_of(*power), step, 0));
+    }
+    for (sum, power) in chunks.into_remainder().iter_mut().zip(&powers) {
+        *sum ^= *power;
+    }
+}
+
+/// Most buckets a difference is split into (a difference of about 45,000
+/// values at 11 a bucket), and the fine buckets a [`BucketSketch`] keeps:
+/// a bucket of `2^k` is the union of `4096 / 2^k` consecutive fine ones.
+pub const MAX_BUCKETS: u64 = 4096;
+
+/// Most sums of one bucket.
+pub const MAX_BUCKET_SUMS: u64 = 64;
+
+/// Sums of each fine bucket a [`BucketSketch`] keeps: a bucket of about 8
+/// values needs more than 16 about one time in 250.
+pub const KEPT_BUCKET_SUMS: usize = 16;
+
+/// Which of `buckets` (a power of two, at most [`MAX_BUCKETS`]) `value`
+/// falls in: the top bits of a mix of all its bits (splitmix64's
+/// finaliser, salted so as not to line up with other hashes of the
+/// values), so that dense ids and random ones alike spread evenly, and a
+/// bucket is the union of the fine buckets below it.
+pub fn bucket_of(value: i64, buckets: u64) -> u64 {
+    debug_assert!(buckets.is_power_of_two() && buckets <= MAX_BUCKETS);
+    let mut z = (value as u64) ^ 0x6a09_e667_f3bc_c908;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    (z >> 52) >> (MAX_BUCKETS.trailing_zeros() - buckets.trailing_zeros())
+}
+
+/// The slot of each of `buckets` in a bucket-major output, or `u32::MAX`,
+/// and the number of slots.
+fn slots(buckets: u64, selected: Option<&[u64]>) -> (Vec<u32>, usize) {
+    let mut slot_of = vec![u32::MAX; buckets as usize];
+    match selected {
+        Some(selected) => {
+            let inside = selected.iter().filter(|&&b| b < buckets);
+            for (slot, &b) in (0u32..).zip(inside) {
+                slot_of[b as usize] = slot;
             }
         }
-        for (sum, power) in chunks.into_remainder().iter_mut().zip(&powers) {
-            *sum ^= *power;
+        None => (0u32..).zip(slot_of.iter_mut()).for_each(|(slot, s)| *s = slot),
+    }
+    let count = slot_of.iter().filter(|&&s| s != u32::MAX).count();
+    (slot_of, count)
+}
+
+/// Odd power sums `[first, first + count)` of the values in each of the
+/// `selected` buckets of `buckets` (ascending indices; every bucket when
+/// `None`), bucket after bucket: `count` sums for the first selected
+/// bucket, then for the next. A large difference, split by value into
+/// buckets of a few values each, decodes bucket by bucket at a cost linear
+/// in its size, where one sketch of its whole capacity costs O(c²).
+pub fn bucket_sums(values: &[i64], buckets: u64, selected: Option<&[u64]>, first: usize, count: usize) -> Vec<u64> {
+    let (slot_of, slots) = slots(buckets, selected);
+    let mut sums = vec![0u64; slots * count];
+    for &value in values {
+        let slot = slot_of[bucket_of(value, buckets) as usize];
+        if slot != u32::MAX {
+            let at = slot as usize * count;
+            add_powers(&mut sums[at..at + count], first, value);
         }
+    }
+    sums
+}
+
+/// The first [`KEPT_BUCKET_SUMS`] sums of each of [`MAX_BUCKETS`] fine
+/// buckets of a set (512 KB): any coarser bucketing's first sums are xors
+/// of them, so a set that keeps one answers a bucketed request without
+/// walking its values.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BucketSketch {
+    sums: Vec<u64>,
+}
+
+impl BucketSketch {
+    pub fn of_values(values: &[i64]) -> Self {
+        BucketSketch { sums: bucket_sums(values, MAX_BUCKETS, None, 0, KEPT_BUCKET_SUMS) }
+    }
+
+    pub fn add(&mut self, value: i64) {
+        let at = bucket_of(value, MAX_BUCKETS) as usize * KEPT_BUCKET_SUMS;
+        add_powers(&mut self.sums[at..at + KEPT_BUCKET_SUMS], 0, value);
+    }
+
+    /// What [`bucket_sums`] gives for these values, if `first + count` is
+    /// at most [`KEPT_BUCKET_SUMS`].
+    pub fn sums(&self, buckets: u64, selected: Option<&[u64]>, first: usize, count: usize) -> Option<Vec<u64>> {
+        if first + count > KEPT_BUCKET_SUMS {
+            return None;
+        }
+        let (slot_of, slots) = slots(buckets, selected);
+        let fine_per_bucket = (MAX_BUCKETS / buckets) as usize;
+        let mut sums = vec![0u64; slots * count];
+        for (fine, kept) in self.sums.chunks_exact(KEPT_BUCKET_SUMS).enumerate() {
+            let slot = slot_of[fine / fine_per_bucket];
+            if slot != u32::MAX {
+                let at = slot as usize * count;
+                for (sum, k) in sums[at..at + count].iter_mut().zip(&kept[first..first + count]) {
+                    *sum ^= k;
+                }
+            }
+        }
+        Some(sums)
     }
 }
 
@@ -351,6 +460,22 @@ pub fn sums_from_bytes(bytes: &[u8]) -> Option<Vec<u64>> {
 /// do not come from so few distinct elements (a larger difference). An
 /// empty difference decodes to nothing.
 pub fn decode(odd_sums: &[u64]) -> Option<Vec<u64>> {
+    decode_up_to(odd_sums, odd_sums.len())
+}
+
+/// [`decode`] for one bucket of many, which is sent more sums if it does
+/// not decode: a locator of the sums' full degree past [`AFFINE_MAX_DEGREE`]
+/// is left undecoded. Most such locators come from more values than sums
+/// and would take the costly split to refuse (a bucket of 13 sums: about 30
+/// µs), while a few more sums decode them at the next round; a locator of
+/// lower degree has a sum to spare that confirms it.
+pub fn decode_bucket(odd_sums: &[u64]) -> Option<Vec<u64>> {
+    let capacity = odd_sums.len();
+    decode_up_to(odd_sums, if capacity > AFFINE_MAX_DEGREE { capacity - 1 } else { capacity })
+}
+
+/// [`decode`], refusing locators of degree past `max_degree`.
+fn decode_up_to(odd_sums: &[u64], max_degree: usize) -> Option<Vec<u64>> {
     let capacity = odd_sums.len();
     // All syndromes S_1 ..= S_2c: S_2k = S_k² in characteristic 2.
     let mut syndromes = vec![0u64; 2 * capacity + 1];
@@ -362,7 +487,7 @@ pub fn decode(odd_sums: &[u64]) -> Option<Vec<u64>> {
     if degree == 0 {
         return Some(Vec::new());
     }
-    if degree > capacity || locator[degree] == 0 {
+    if degree > max_degree || locator[degree] == 0 {
         return None;
     }
     // Locator Λ(z) = Π (1 - x_i z): the reversed polynomial has the x_i as
@@ -872,13 +997,44 @@ mod tests {
             assert_eq!(part.sums(), &whole.sums()[first..first + count], "first {first}, count {count}");
             let mut portable = PinSketch::empty(first, count);
             for &v in &values {
-                portable.add_portable(v);
+                add_powers_portable(&mut portable.sums, first, v);
             }
             assert_eq!(portable, part, "the portable products agree, first {first}, count {count}");
         }
         // S_1 is the xor of the values, S_3 the xor of their cubes.
         assert_eq!(whole.sums()[0], values.iter().fold(0, |acc, &v| acc ^ v as u64));
         assert_eq!(whole.sums()[1], values.iter().fold(0, |acc, &v| acc ^ mul(v as u64, mul(v as u64, v as u64))));
+    }
+
+    #[test]
+    fn bucket_sums_are_the_sums_of_each_buckets_values() {
+        let values: Vec<i64> = (0..2_000).map(|i| i * 7919 - 5_000).chain([i64::MIN, i64::MAX, 0]).collect();
+        let kept = BucketSketch::of_values(&values);
+        for buckets in [1u64, 2, 256, MAX_BUCKETS] {
+            let all = bucket_sums(&values, buckets, None, 2, 5);
+            assert_eq!(kept.sums(buckets, None, 2, 5).as_ref(), Some(&all), "kept, {buckets} buckets");
+            assert_eq!(all.len(), buckets as usize * 5);
+            let selected: Vec<u64> = (0..buckets).filter(|b| b % 3 == 0).collect();
+            let some = bucket_sums(&values, buckets, Some(&selected), 2, 5);
+            for (slot, &b) in selected.iter().enumerate() {
+                let inside: Vec<i64> = values.iter().copied().filter(|&v| bucket_of(v, buckets) == b).collect();
+                let sketch = PinSketch::of_values(&inside, 2, 5);
+                assert_eq!(&all[b as usize * 5..][..5], sketch.sums(), "bucket {b} of {buckets}");
+                assert_eq!(&some[slot * 5..][..5], sketch.sums(), "selected bucket {b} of {buckets}");
+            }
+            assert_eq!(kept.sums(buckets, Some(&selected), 2, 5), Some(some));
+        }
+        assert_eq!(kept.sums(8, None, 10, 7), None, "past the kept sums");
+        let mut grown = BucketSketch::of_values(&values[..1000]);
+        values[1000..].iter().for_each(|&v| grown.add(v));
+        assert_eq!(grown, kept);
+        // Buckets fill evenly: 2,003 values in 256 buckets hold 8 on
+        // average; a hash that clumped would leave some far fuller.
+        let mut fill = vec![0u32; 256];
+        for &v in &values {
+            fill[bucket_of(v, 256) as usize] += 1;
+        }
+        assert!(fill.iter().all(|&f| f <= 24), "{fill:?}");
     }
 
     #[test]

@@ -18,7 +18,7 @@ use std::sync::{Mutex, OnceLock, PoisonError};
 
 use crate::core::coding::{self, CodedPrefix, OddSketch, Symbol};
 use crate::core::fingerprint::{Fingerprint, SetDigest};
-use crate::core::pinsketch::{PinSketch, PIN_CAPACITY, PIN_KEPT};
+use crate::core::pinsketch::{self, BucketSketch, PinSketch, KEPT_BUCKET_SUMS, PIN_CAPACITY, PIN_KEPT};
 
 /// Maximum values per leaf.
 const LEAF_CAPACITY: usize = 32;
@@ -62,17 +62,59 @@ pub struct MessageSet {
     /// first large difference that asks and brought up to date at the next
     /// (168 products per value would quadruple what a reconciled set's
     /// insert costs, and such differences are rare).
-    later_sums: LaterSums,
+    later_sums: CaughtUp<PinSketch>,
+    /// The first sums of each fine bucket (see [`BucketSketch`]), kept the
+    /// same way: built at the first bucketed request, 512 KB.
+    bucket_sums: CaughtUp<BucketSketch>,
 }
 
-/// The later power sums and the values inserted since they were last
-/// brought up to date.
-#[derive(Debug, Default)]
-struct LaterSums(Mutex<(Option<PinSketch>, Vec<i64>)>);
+/// A sketch of the set kept lazily: built at the first ask, and brought up
+/// to date at each later ask with the values inserted since the last.
+#[derive(Debug)]
+struct CaughtUp<T>(Mutex<(Option<T>, Vec<i64>)>);
 
-impl Clone for LaterSums {
+impl<T> Default for CaughtUp<T> {
+    fn default() -> Self {
+        CaughtUp(Mutex::new((None, Vec::new())))
+    }
+}
+
+impl<T: Clone> Clone for CaughtUp<T> {
     fn clone(&self) -> Self {
-        LaterSums(Mutex::new(self.0.lock().unwrap_or_else(PoisonError::into_inner).clone()))
+        CaughtUp(Mutex::new(self.0.lock().unwrap_or_else(PoisonError::into_inner).clone()))
+    }
+}
+
+impl<T> CaughtUp<T> {
+    /// Notes an insert into a set of `count` values. Past a quarter of the
+    /// set, building anew costs at most four times what catching up would,
+    /// and the list stops growing.
+    fn inserted(&mut self, value: i64, count: usize) {
+        let (kept, pending) = self.0.get_mut().unwrap_or_else(PoisonError::into_inner);
+        if kept.is_some() {
+            if pending.len() >= count / 4 {
+                *kept = None;
+                *pending = Vec::new();
+            } else {
+                pending.push(value);
+            }
+        }
+    }
+
+    /// What `read` makes of the sketch, up to date.
+    fn read<R>(&self, build: impl FnOnce() -> T, add: impl Fn(&mut T, i64), read: impl FnOnce(&T) -> R) -> R {
+        let mut guard = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let (kept, pending) = &mut *guard;
+        let kept = match kept {
+            Some(kept) => {
+                for value in pending.drain(..) {
+                    add(kept, value);
+                }
+                kept
+            }
+            None => kept.insert(build()),
+        };
+        read(kept)
     }
 }
 
@@ -125,7 +167,8 @@ impl MessageSet {
             parity: OddSketch::default(),
             coded: OnceLock::new(),
             pin: OnceLock::new(),
-            later_sums: LaterSums::default(),
+            later_sums: CaughtUp::default(),
+            bucket_sums: CaughtUp::default(),
         }
     }
 
@@ -194,17 +237,8 @@ impl MessageSet {
         if let Some(pin) = self.pin.get_mut() {
             pin.add(value);
         }
-        let (later, pending) = self.later_sums.0.get_mut().unwrap_or_else(PoisonError::into_inner);
-        if later.is_some() {
-            // Past a quarter of the set, building anew costs at most four
-            // times what catching up would, and the list stops growing.
-            if pending.len() >= count / 4 {
-                *later = None;
-                *pending = Vec::new();
-            } else {
-                pending.push(value);
-            }
-        }
+        self.later_sums.inserted(value, count);
+        self.bucket_sums.inserted(value, count);
         true
     }
 
@@ -216,20 +250,28 @@ impl MessageSet {
         let kept = self.pin.get_or_init(|| PinSketch::of_values(&self.to_vec(), 0, PIN_KEPT));
         let mut sums = kept.sums()[..count.min(PIN_KEPT)].to_vec();
         if count > PIN_KEPT {
-            let mut guard = self.later_sums.0.lock().unwrap_or_else(PoisonError::into_inner);
-            let (later, pending) = &mut *guard;
-            let later = match later {
-                Some(later) => {
-                    for value in pending.drain(..) {
-                        later.add(value);
-                    }
-                    later
-                }
-                None => later.insert(PinSketch::of_values(&self.to_vec(), PIN_KEPT, PIN_CAPACITY - PIN_KEPT)),
-            };
-            sums.extend_from_slice(&later.sums()[..count - PIN_KEPT]);
+            self.later_sums.read(
+                || PinSketch::of_values(&self.to_vec(), PIN_KEPT, PIN_CAPACITY - PIN_KEPT),
+                PinSketch::add,
+                |later| sums.extend_from_slice(&later.sums()[..count - PIN_KEPT]),
+            );
         }
         sums
+    }
+
+    /// The set's odd power sums `[first, first + count)` in each of the
+    /// `selected` buckets of `buckets` (see [`pinsketch::bucket_sums`]):
+    /// from the kept fine buckets (built now if this is the first ask)
+    /// within their [`KEPT_BUCKET_SUMS`], else from the values.
+    pub fn bucket_sums(&self, buckets: u64, selected: Option<&[u64]>, first: usize, count: usize) -> Vec<u64> {
+        if first + count > KEPT_BUCKET_SUMS {
+            return pinsketch::bucket_sums(&self.to_vec(), buckets, selected, first, count);
+        }
+        self.bucket_sums.read(
+            || BucketSketch::of_values(&self.to_vec()),
+            BucketSketch::add,
+            |kept| kept.sums(buckets, selected, first, count).expect("within the kept sums"),
+        )
     }
 
     /// The set's kept coded prefix (built now if this is the first ask).

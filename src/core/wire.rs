@@ -507,7 +507,11 @@ fn payload_from_fields(kind: &str, f: &BodyFields) -> Result<Payload, PayloadErr
             parity: f.opt("parity")?,
         }),
         "reconcile_sums" => {
-            Payload::Reconcile(ReconcileMessage::Sums { summary: f.req("summary")?, sums: f.req("sums")? })
+            Payload::Reconcile(ReconcileMessage::Sums {
+                summary: f.req("summary")?,
+                sums: f.req("sums")?,
+                parity: f.opt("parity")?,
+            })
         }
         "reconcile_more" => Payload::Reconcile(ReconcileMessage::More {
             start: f.req("start")?,
@@ -518,6 +522,19 @@ fn payload_from_fields(kind: &str, f: &BodyFields) -> Result<Payload, PayloadErr
             Payload::Reconcile(ReconcileMessage::Range { lo: f.req("lo")?, hi: f.opt("hi")?, values: f.req("values")? })
         }
         "reconcile_values" => Payload::Reconcile(ReconcileMessage::Values { values: f.req("values")? }),
+        "reconcile_buckets" => Payload::Reconcile(ReconcileMessage::Buckets {
+            summary: f.req("summary")?,
+            buckets: f.req("buckets")?,
+            start: f.req("start")?,
+            sums: f.req("sums")?,
+            which: f.opt("which")?,
+        }),
+        "reconcile_more_sums" => Payload::Reconcile(ReconcileMessage::MoreSums {
+            buckets: f.req("buckets")?,
+            start: f.req("start")?,
+            end: f.req("end")?,
+            which: f.opt("which")?,
+        }),
         _ => return Err(PayloadError::UnknownType),
     })
 }
