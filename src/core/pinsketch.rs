@@ -791,61 +791,149 @@ fn affine_roots(f: &[u64]) -> Option<Vec<u64>> {
     }
     let combo = vanishing?;
     let (b, a) = (combo[0], &combo[1..=k]);
-    // L's 64 columns: L(e_j) for the basis elements e_j = x^j.
-    let frobenius = basis_frobenius();
-    let mut pivots = [(0u64, 0u64); 64];
-    let mut kernel = Vec::with_capacity(k);
-    for j in 0..64 {
-        let mut value = 0u64;
-        for (i, &ai) in a.iter().enumerate() {
-            if ai != 0 {
-                value ^= mul(ai, frobenius[i][j]);
-            }
-        }
-        let mut element = 1u64 << j;
-        loop {
-            if value == 0 {
-                kernel.push(element);
-                break;
-            }
-            let lead = 63 - value.leading_zeros() as usize;
-            if pivots[lead].1 == 0 {
-                pivots[lead] = (value, element);
-                break;
-            }
-            value ^= pivots[lead].0;
-            element ^= pivots[lead].1;
-        }
-    }
-    // One solution of L(y) = b, then its whole coset.
-    let (mut rest, mut solution) = (b, 0u64);
-    while rest != 0 {
-        let lead = 63 - rest.leading_zeros() as usize;
-        if pivots[lead].1 == 0 {
-            return None;
-        }
-        rest ^= pivots[lead].0;
-        solution ^= pivots[lead].1;
-    }
+    let (kernel, solution) = affine_solutions(&linear_columns(a), b)?;
     if kernel.len() >= k {
         // L would have 2^k roots or more: a q-degree of at most k - 1
         // allows 2^(k-1).
         return None;
     }
+    // The coset's elements in Gray-code order, tried in `f` a batch of
+    // lanes at a time: the lanes' products do not wait on each other.
     let mut roots = Vec::with_capacity(k);
     let mut y = solution;
-    for step in 0..1u64 << kernel.len() {
-        if step > 0 {
-            y ^= kernel[step.trailing_zeros() as usize];
+    let candidates = 1u64 << kernel.len();
+    let mut step = 0u64;
+    while step < candidates {
+        let mut batch = [0u64; LANES];
+        let lanes = (candidates - step).min(LANES as u64) as usize;
+        for (lane, slot) in batch.iter_mut().enumerate().take(lanes) {
+            let index = step + lane as u64;
+            if index > 0 {
+                y ^= kernel[index.trailing_zeros() as usize];
+            }
+            *slot = y;
         }
-        if f.iter().rev().fold(0, |acc, &c| mul(acc, y) ^ c) == 0 {
-            roots.push(y);
-            if roots.len() == k {
-                return Some(roots);
+        let values = evaluate_lanes(f, &batch);
+        for lane in 0..lanes {
+            if values[lane] == 0 {
+                roots.push(batch[lane]);
+                if roots.len() == k {
+                    return Some(roots);
+                }
+            }
+        }
+        step += LANES as u64;
+    }
+    None
+}
+
+/// Candidates [`affine_roots`] tries in one batch.
+const LANES: usize = 8;
+
+/// `f(y)` at each of the lanes' `y`, by Horner's rule.
+fn evaluate_lanes(f: &[u64], ys: &[u64; LANES]) -> [u64; LANES] {
+    #[cfg(target_arch = "x86_64")]
+    if has_clmul() {
+        // SAFETY: the CPU has the instruction (checked just above).
+        return unsafe { evaluate_lanes_x86(f, ys) };
+    }
+    let factors = ys.map(Factor::new);
+    let mut acc = [0u64; LANES];
+    for &c in f.iter().rev() {
+        for (a, factor) in acc.iter_mut().zip(&factors) {
+            *a = factor.mul(*a) ^ c;
+        }
+    }
+    acc
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "pclmulqdq")]
+unsafe fn evaluate_lanes_x86(f: &[u64], ys: &[u64; LANES]) -> [u64; LANES] {
+    use std::arch::x86_64::*;
+    let factors = ys.map(|y| _mm_cvtsi64_si128(y as i64));
+    let mut acc = [0u64; LANES];
+    for &c in f.iter().rev() {
+        for (a, &factor) in acc.iter_mut().zip(&factors) {
+            *a = narrow(_mm_clmulepi64_si128(factor, _mm_cvtsi64_si128(*a as i64), 0)) ^ c;
+        }
+    }
+    acc
+}
+
+/// `L(e_j)` for the 64 basis elements `e_j = x^j`, where `L(y) = Σ a_i
+/// y^(2^i)`.
+fn linear_columns(a: &[u64]) -> [u64; 64] {
+    let frobenius = basis_frobenius();
+    #[cfg(target_arch = "x86_64")]
+    if has_clmul() {
+        // SAFETY: the CPU has the instruction (checked just above).
+        return unsafe { linear_columns_x86(a, frobenius) };
+    }
+    let mut columns = [0u64; 64];
+    for (ai, row) in a.iter().zip(frobenius) {
+        if *ai != 0 {
+            let factor = Factor::new(*ai);
+            for (column, &power) in columns.iter_mut().zip(row) {
+                *column ^= factor.mul(power);
             }
         }
     }
-    None
+    columns
+}
+
+/// [`linear_columns`] with the carry-less multiply: each column sums its
+/// products in 128 bits and is reduced once.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "pclmulqdq")]
+unsafe fn linear_columns_x86(a: &[u64], frobenius: &[[u64; 64]; AFFINE_MAX_DEGREE]) -> [u64; 64] {
+    use std::arch::x86_64::*;
+    let mut wide = [_mm_setzero_si128(); 64];
+    for (&ai, row) in a.iter().zip(frobenius) {
+        let factor = _mm_cvtsi64_si128(ai as i64);
+        for (w, &power) in wide.iter_mut().zip(row) {
+            *w = _mm_xor_si128(*w, _mm_clmulepi64_si128(factor, _mm_cvtsi64_si128(power as i64), 0));
+        }
+    }
+    wide.map(narrow)
+}
+
+/// The solutions of the 64 bit equations `L(y) = b`, for the GF(2)-linear
+/// `L` whose values at the basis elements are `columns`: a basis of `L`'s
+/// kernel and one solution, or `None` if there is none. Gaussian
+/// elimination on the columns, each carrying the combination of basis
+/// elements it is: every pivot clears its bit from the columns after it
+/// without a branch, so the work is 64 passes of independent xors rather
+/// than a chain of dependent lookups per column.
+fn affine_solutions(columns: &[u64; 64], b: u64) -> Option<(Vec<u64>, u64)> {
+    let mut values = *columns;
+    let mut elements: [u64; 64] = std::array::from_fn(|j| 1u64 << j);
+    let mut pivot_bits = [0u32; 64];
+    let mut rank = 0;
+    for bit in 0..64 {
+        let Some(pivot) = (rank..64).find(|&r| (values[r] >> bit) & 1 == 1) else { continue };
+        values.swap(rank, pivot);
+        elements.swap(rank, pivot);
+        let (pivot_value, pivot_element) = (values[rank], elements[rank]);
+        for (value, element) in values[rank + 1..].iter_mut().zip(elements[rank + 1..].iter_mut()) {
+            let mask = 0u64.wrapping_sub((*value >> bit) & 1);
+            *value ^= pivot_value & mask;
+            *element ^= pivot_element & mask;
+        }
+        pivot_bits[rank] = bit;
+        rank += 1;
+    }
+    // The columns after the pivots are zero, and each pivot's bit is clear
+    // in the pivots after it: taking the pivots in order, b's remaining
+    // bit at each names the one combination that can give b.
+    let (mut rest, mut solution) = (b, 0u64);
+    for (i, &bit) in pivot_bits.iter().enumerate().take(rank) {
+        if (rest >> bit) & 1 == 1 {
+            rest ^= values[i];
+            solution ^= elements[i];
+        }
+    }
+    (rest == 0).then(|| (elements[rank..].to_vec(), solution))
 }
 
 /// `e_j^(2^i)` for the basis elements `e_j = x^j` and `i` below

@@ -9,7 +9,7 @@
 //! fetch is needed. Messages travel as JSON lines priced by
 //! [`crate::core::wire::wire_len`], so every byte of envelope counts.
 //!
-//! # Design: power sums for small differences, rateless IBLT keyed by the values beyond, with a range-listing fallback
+//! # Design: power sums for small differences and, in buckets, for large ones of wide values; rateless IBLT keyed by the values for dense ids; a range-listing fallback
 //!
 //! Candidates (studied, then chosen between by bytes, rounds and CPU, and
 //! measured side by side against the public peers in `benches/reconcile.rs`):
@@ -41,8 +41,32 @@
 //! insert once it has reconciled (24 carry-less multiplications per value,
 //! about 0.15 µs) and catches the rest up when a difference takes them. A
 //! difference the sums do not hold (the estimate was low) is met with a
-//! request for coded symbols and the peer's whole sketch. Otherwise the
-//! rateless IBLT: a prefix of the stream is useful at any `d`,
+//! request for coded symbols and the peer's whole sketch.
+//!
+//! Beyond about 150 values of wide keys (random i64s, whose coded symbols
+//! take 10 or 11 bytes), **power sums in buckets**: the values are split by
+//! a hash into a power of two of buckets holding 5.5 to 11 differing values
+//! on average ([`bucket_shape`]), each bucket gets as many sums as its mean
+//! and decodes on its own (O(d) in all, where one sketch of capacity `d`
+//! costs O(d²)), and the buckets that hold more are sent `max(4, 3h/8)`
+//! more sums, round after round (see [`on_buckets`]). That is about 10.5
+//! bytes of sums per differing value where the rateless IBLT's 1.38 cells
+//! cost 14: random d = 1000 moves 15.3 KB instead of 20.7, d = 10,000 136
+//! KB instead of 200. The price is round trips (3.5 to 5.5 at d = 1000:
+//! the whole sketch's estimate is within about 25%, and a bucket that
+//! received too few sums takes another round) and CPU (decoding 10,000
+//! values in 1,024 buckets takes about 12 ms, and their extensions as
+//! much again). A periodic check whose folded sketch saturates is
+//! answered with all 192 sums and the whole sketch (1.7 KB): they hold
+//! up to 192 values (the folded sketch cannot read d = 100 one time in
+//! 10) in 1.5 round trips, and otherwise the initiator asks for the
+//! responder's buckets and keeps the 192 sums to decode the last
+//! undecoded buckets from them at once ([`decoded_from_whole`]). A set
+//! keeps the first 16 sums of 4,096 fine buckets (512 KB), built at the
+//! first bucketed request and caught up lazily, so a coarser bucketing's
+//! sums are xors of them and no request walks the set but those past the
+//! 16th sum. Dense ids (symbols of 5 or 6 bytes) keep to the rateless
+//! IBLT: a prefix of the stream is useful at any `d`,
 //! and its linearity makes a repair O(K + d log d) instead of O(n): the set
 //! keeps its first coded symbols ([`crate::core::coding::CodedPrefix`], up
 //! to 32,768) and its odd sketch up to date on insert, so at n = 1M a repair
@@ -101,6 +125,17 @@
 //!   reconcile_values {I-only}           ──►   insert
 //!   not yet: reconcile_more {start, end} ──►  reconcile_symbols {start, ...}
 //!   over budget: reconcile_range ...    ──►   insert, answer each with reconcile_values
+//!
+//! large and wide (folded sketch saturated):
+//!                                       ◄──   reconcile_sums {summary, 192 sums, parity: whole}
+//!   not held: reconcile_more_sums {buckets, 0, first} ──►
+//!                                       ◄──   reconcile_buckets {summary, buckets, start: 0, sums}
+//!   decoded: insert R-only;
+//!   reconcile_values {I-only}           ──►   insert
+//!   not yet: reconcile_more_sums {buckets, h, end, which} ──► reconcile_buckets {start: h, which, ...}
+//!   or split: reconcile_more_sums {2·buckets, 0, s, which: lower halves} ──► reconcile_buckets {2·buckets, start: 0, ...}
+//! (a repair opener's whole sketch, or a symbol batch's, that reads a large
+//! difference of wide values: the reader sends its own reconcile_buckets.)
 //! ```
 //!
 //! A `summary` is base64 of `varint(count) ‖ 12-byte digest prefix`. Value
@@ -115,16 +150,16 @@
 //!
 //! | n, d | ours raw (whole lines) | round trips | `do-riblt` | `negentropy` | CPU ours / negentropy |
 //! |---|---:|---:|---:|---:|---:|
-//! | 100k, 1 | 63 B (387 B) | 1.5 | 40 B | 2.1 KB | 0.04 / 0.85 ms |
-//! | 100k, 10 | 225 B (604 B) | 1.5 | 376 B | 10.5 KB | 0.18 / 1.2 ms |
-//! | 100k, 100 | 1.58 KB (2.4 KB) | 1.5 | 2.8 KB | 71 KB | 0.30 / 3.0 ms |
-//! | 100k, 1000 | 9.2 KB (12.8 KB) | 2.5 | 25.8 KB | 525 KB | 1.6 / 7.9 ms |
-//! | 100k random i64, 10 | 258 B (648 B) | 1.5 | 312 B | 14.3 KB | 0.19 / 1.4 ms |
-//! | 100k random i64, 100 | 1.97 KB (2.9 KB) | 1.5 | 2.7 KB | 114 KB | 2.0 / 3.8 ms |
-//! | 100k random i64, 1000 | 20.7 KB (28.4 KB) | 3.5 | 25.9 KB | 818 KB | 2.3 / 9.1 ms |
-//! | 100k random i64, 10k | 200 KB (268 KB) | 2.5 | 256 KB | 3.3 MB | 17.5 / 19.7 ms |
-//! | 1M, 10 | 227 B (606 B) | 1.5 | 280 B | 14.2 KB | 0.22 / 19 ms |
-//! | 1M, 1000 | 9.8 KB (13.8 KB) | 3.5 | 26.2 KB | 885 KB | 3.0 / 56 ms |
+//! | 100k, 1 | 63 B (387 B) | 1.5 | 40 B | 2.1 KB | 0.05 / 0.74 ms |
+//! | 100k, 10 | 225 B (604 B) | 1.5 | 376 B | 10.5 KB | 0.10 / 1.2 ms |
+//! | 100k, 100 | 1.58 KB (2.4 KB) | 1.5 | 2.8 KB | 71 KB | 0.27 / 2.6 ms |
+//! | 100k, 1000 | 9.2 KB (12.8 KB) | 2.5 | 25.8 KB | 525 KB | 1.5 / 7.0 ms |
+//! | 100k random i64, 10 | 258 B (648 B) | 1.5 | 312 B | 14.3 KB | 0.12 / 1.3 ms |
+//! | 100k random i64, 100 | 1.97 KB (2.9 KB) | 1.5 | 2.7 KB | 114 KB | 1.4 / 3.3 ms |
+//! | 100k random i64, 1000 | 15.7 KB (21.7 KB) | 4.5 | 25.9 KB | 818 KB | 6.0 / 7.9 ms |
+//! | 100k random i64, 10k | 136 KB (183 KB) | 4.5 | 256 KB | 3.3 MB | 49.6 / 15.6 ms |
+//! | 1M, 10 | 227 B (606 B) | 1.5 | 280 B | 14.2 KB | 0.13 / 17 ms |
+//! | 1M, 1000 | 9.8 KB (13.8 KB) | 3.5 | 26.2 KB | 885 KB | 2.6 / 46 ms |
 //!
 //! Our CPU includes inserting what each side learns; `negentropy`'s is its
 //! message exchange alone. The d ≤ 10 rows and random d = 100 are power
@@ -132,22 +167,19 @@
 //! and random, check and repair; `cargo bench --bench reconcile --
 //! rounds`): 6 of 6,000 took 2.5, at most 2 in a row, the rest 1.5. Where
 //! we lose: `do-riblt` at d = 1 (one symbol, no summary; `do-riblt`'s
-//! figure is an ideal stream that stops at the symbol that decodes). Short
-//! of the floor: random i64s at d ≥ 100 take 20 to 21 B per value, because
-//! the 16-byte folded estimate reads as low as 0.58·d one draw in 100
-//! (`cargo bench --bench reconcile -- estimates`), so sums are sized about
-//! twice the reading. Decoding 100 values from 192 sums takes 2.5 to 4.6 ms
-//! here with the carry-less multiply (libminisketch: 3.3 to 4.2 ms,
-//! `scripts/minisketch-decode.sh`; `negentropy`'s whole exchange: 3 to 9
-//! ms) and 41 to 46 ms in the portable arithmetic of wasm32. At d = 10k
-//! random a rateless IBLT cannot go much below 17 B per value with our
-//! cells (about 1.38·d of them, 10 bytes each past the 512th, and half the
-//! values sent back at about 6.6 bytes in Elias-Fano), 14 B even with no
-//! checksum at all; ours is 20.0, `do-riblt`'s 25.6. Only codes without
-//! the 1.35 overhead (PinSketch: 8 bytes per value of capacity) get to 16,
-//! and their decode costs 7.6 to 12 µs per value here even split into
-//! sketches of capacity 8 to 64 (`cargo bench --bench reconcile -- sums`):
-//! about 100 ms at d = 10k against `negentropy`'s 20.
+//! figure is an ideal stream that stops at the symbol that decodes), and
+//! CPU at random d = 10k: the buckets decode 10,000 values in about 12 ms
+//! and the buckets that took more sums as much again, where `negentropy`'s
+//! whole exchange takes 16 ms (the rateless IBLT took 17.5 ms for 200 KB).
+//! Short of the floor: random i64s at d = 100 take 19.7 B per value,
+//! because the 16-byte folded estimate reads as low as 0.58·d one draw in
+//! 100 (`cargo bench --bench reconcile -- estimates`), so sums are sized
+//! about twice the reading; a wider estimate on every check would cost the
+//! d = 1 case its 64-byte budget. Decoding 100 values from 192 sums takes
+//! 2.5 to 4.6 ms here with the carry-less multiply (libminisketch: 3.3 to
+//! 4.2 ms, `scripts/minisketch-decode.sh`) and 41 to 46 ms in the portable
+//! arithmetic of wasm32; in buckets of at most 10 values, whose locators'
+//! roots come from an affine multiple, about 1.2 µs per value.
 //!
 //! The responder keeps no session state (its kept prefix serves any window
 //! below 32,768; past it, symbols are recomputed from the set, O(n log m));
@@ -441,6 +473,10 @@ struct BucketDecoder {
     /// them: they hold what the buckets left undecoded, once that is few
     /// enough.
     whole_difference: Vec<u64>,
+    /// Whether the batch awaited is of the lower halves of buckets split in
+    /// two: each upper half's sums are then its parent's (kept in its
+    /// place in `differences`) less the lower half's.
+    split: bool,
     rounds: u32,
 }
 
@@ -454,9 +490,62 @@ impl BucketDecoder {
             waiting: (None, 0, first_sums),
             first_sums,
             whole_difference: Vec::new(),
+            split: false,
             rounds,
         }
     }
+
+    /// Decodes bucket `b` from the sums it holds, if they are enough.
+    fn decode(&mut self, b: u64) -> bool {
+        // A root outside its bucket betrays a locator of more values than
+        // the sums hold.
+        let buckets = self.buckets;
+        let roots = pinsketch::decode_bucket(&self.differences[b as usize])
+            .filter(|roots| roots.iter().all(|&r| pinsketch::bucket_of(r as i64, buckets) == b));
+        let decoded = roots.is_some();
+        self.decoded[b as usize] = roots;
+        decoded
+    }
+
+    /// Splits every bucket in two (buckets `2b` and `2b + 1` hold what `b`
+    /// held): decoded parts are shared out, and each undecoded bucket's
+    /// first `sums` sums wait in its upper half for the lower half's.
+    fn split(&mut self, undecoded: &[u64], sums: u64) {
+        let buckets = 2 * self.buckets;
+        let mut decoded = vec![None; buckets as usize];
+        for (b, roots) in self.decoded.iter().enumerate() {
+            if let Some(roots) = roots {
+                let (mut lower, mut upper) = (Vec::new(), Vec::new());
+                for &r in roots {
+                    if pinsketch::bucket_of(r as i64, buckets) == 2 * b as u64 { lower.push(r) } else { upper.push(r) }
+                }
+                decoded[2 * b] = Some(lower);
+                decoded[2 * b + 1] = Some(upper);
+            }
+        }
+        let mut differences = vec![Vec::new(); buckets as usize];
+        for &b in undecoded {
+            let parent = std::mem::take(&mut self.differences[b as usize]);
+            differences[2 * b as usize + 1] = parent[..sums as usize].to_vec();
+        }
+        self.buckets = buckets;
+        self.decoded = decoded;
+        self.differences = differences;
+        self.split = true;
+    }
+}
+
+/// Most sums a bucket is sent before it is split in two instead: a bucket of
+/// 12 sums decodes up to 11 values, in about 28 µs at 11 (17 at 10, 35 at
+/// 12 and 40 at 13 past 14 sums), where the halves of a bucket of 12 take
+/// about 5 µs each (measured on 2026-12-05 over 2,000 random buckets of
+/// each size). Below it buckets are sent at least 3 more sums.
+const QUICK_BUCKET_SUMS: u64 = 12;
+
+/// Sums of the lower half of a split bucket that held `held` (and more
+/// values than that): half of a little more than it held, and a margin.
+fn split_sums(held: u64) -> u64 {
+    ((held + 2) / 2 + 2).max(4).min(held)
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -959,11 +1048,16 @@ fn on_symbols(
 /// they are unions of the fine buckets a set keeps sums of), so a bucket
 /// holds 5.5 to 11 values on average, and the first batch sends as many
 /// sums as that average. About 4 in 10 buckets then hold more (the fill
-/// is Poisson) and are sent `max(4, 3h/8)` more, 1 in 15 more again, and
-/// so on: about 10.5 bytes of sums a differing value in all (a simulation
-/// of fills from 4 to 16 a bucket found a first batch of the mean the
-/// fewest bytes within four rounds), where coded symbols of random i64s
-/// take about 1.4 cells of 10 or 11 bytes.
+/// is Poisson): those are sent `max(4, 3h/8)` more sums while that keeps
+/// them within [`QUICK_BUCKET_SUMS`], else split in two, the lower half
+/// sent about half their sums again ([`split_sums`]) and the upper half's
+/// derived. A simulation of fills from 4 to 16 a bucket found a first
+/// batch of the mean the fewest bytes. Splitting costs bytes (a half's
+/// sums hold more than the parent's excess) and saves CPU: random i64s at
+/// d = 10,000 (1,024 buckets of 10 sums) took 134 KB and 40 ms with more
+/// sums only, 150 KB and 26.5 ms with splits only, 146 KB and 28 ms
+/// as chosen; at d = 1000 (128 buckets of 8) 15.3 KB either way chosen
+/// or more sums, 16.4 KB with splits only.
 const BUCKET_FILL: u64 = 11;
 
 /// Most sums in one `reconcile_buckets` message (512 KB).
@@ -1037,13 +1131,15 @@ fn first_buckets(set: &MessageSet, d: u64) -> Step {
     Step { replies: vec![reply], values_to_insert: Vec::new(), done: true }
 }
 
-/// The decoder of bucketed sums: add the batch to each listed bucket, decode
-/// every bucket that now holds enough sums, and when all have decoded check
-/// the whole against the peer's summary; ask for more sums of the buckets
-/// that did not decode (a bucket of `h` sums that fails holds more than `h`
-/// values, so each round adds `max(4, 3h/8)`), or list our set after
-/// [`MAX_ROUNDS`] rounds. Batches that answer no request of ours are
-/// ignored; a peer whose set changed is asked for its first sums again.
+/// The decoder of bucketed sums: add the batch to each listed bucket (and,
+/// for a batch of lower halves, derive the upper halves), decode every
+/// bucket that now holds enough sums, and when all have decoded check the
+/// whole against the peer's summary; split the buckets that did not decode
+/// and ask for their lower halves' sums, or past the finest buckets ask
+/// for more sums of the same (a bucket of `h` sums that fails holds more
+/// than `h` values), or list our set after [`MAX_ROUNDS`] rounds. Batches
+/// that answer no request of ours are ignored; a peer whose set changed is
+/// asked for its first sums again.
 fn on_buckets(
     set: &MessageSet,
     session: &mut Session,
@@ -1080,17 +1176,21 @@ fn on_buckets(
     let (listed, _, held) = batch;
     let ours = set.bucket_sums(buckets, listed.as_deref(), start as usize, per_bucket);
     let listed = listed.unwrap_or_else(|| (0..buckets).collect());
+    let split = std::mem::take(&mut decoder.split);
     let mut undecoded = Vec::new();
     for ((&b, theirs), ours) in listed.iter().zip(theirs.chunks_exact(per_bucket)).zip(ours.chunks_exact(per_bucket)) {
-        let difference = &mut decoder.differences[b as usize];
-        difference.extend(theirs.iter().zip(ours).map(|(t, o)| t ^ o));
-        // A root outside its bucket betrays a locator of more values than
-        // the sums hold.
-        let roots = pinsketch::decode_bucket(difference)
-            .filter(|roots| roots.iter().all(|&r| pinsketch::bucket_of(r as i64, buckets) == b));
-        match roots {
-            Some(roots) => decoder.decoded[b as usize] = Some(roots),
-            None => undecoded.push(b),
+        decoder.differences[b as usize].extend(theirs.iter().zip(ours).map(|(t, o)| t ^ o));
+        if !decoder.decode(b) {
+            undecoded.push(b);
+        }
+        if split {
+            let lower = decoder.differences[b as usize].clone();
+            for (u, l) in decoder.differences[b as usize + 1].iter_mut().zip(lower) {
+                *u ^= l;
+            }
+            if !decoder.decode(b + 1) {
+                undecoded.push(b + 1);
+            }
         }
     }
     if !undecoded.is_empty() && decoded_from_whole(decoder, &undecoded, held) {
@@ -1107,14 +1207,30 @@ fn on_buckets(
         };
     }
     decoder.rounds += 1;
-    let end = (held + (held * 3 / 8).max(4)).min(MAX_BUCKET_SUMS);
-    if decoder.rounds >= MAX_ROUNDS || check_bucket_sums(undecoded.len() as u64, held, end).is_err() {
+    if decoder.rounds >= MAX_ROUNDS {
         session.buckets = None;
         return Step { replies: list_set(set), values_to_insert: Vec::new(), done: true };
     }
-    let which = pack_values(&undecoded.iter().map(|&b| b as i64).collect::<Vec<_>>());
-    decoder.waiting = (Some(undecoded), held, end);
-    let more = ReconcileMessage::MoreSums { buckets, start: held, end, which: Some(which) };
+    // More sums of the same buckets cost the fewest bytes, but decoding
+    // grows faster than the values: where the buckets' sums would go past
+    // QUICK_BUCKET_SUMS, split them instead while they can be.
+    let more = (held + (held * 3 / 8).max(4)).min(MAX_BUCKET_SUMS);
+    let quick = more.min(QUICK_BUCKET_SUMS);
+    let (request, start, end) = if quick >= held + 3 || decoder.buckets == MAX_BUCKETS {
+        (undecoded, held, if decoder.buckets == MAX_BUCKETS { more } else { quick })
+    } else {
+        let sums = split_sums(held);
+        decoder.split(&undecoded, sums);
+        (undecoded.iter().map(|&b| 2 * b).collect::<Vec<_>>(), 0, sums)
+    };
+    if check_bucket_sums(request.len() as u64, start, end).is_err() {
+        session.buckets = None;
+        return Step { replies: list_set(set), values_to_insert: Vec::new(), done: true };
+    }
+    let which = pack_values(&request.iter().map(|&b| b as i64).collect::<Vec<_>>());
+    let buckets = decoder.buckets;
+    decoder.waiting = (Some(request), start, end);
+    let more = ReconcileMessage::MoreSums { buckets, start, end, which: Some(which) };
     Step { replies: vec![more], values_to_insert: Vec::new(), done: false }
 }
 
@@ -2090,6 +2206,50 @@ mod tests {
             // (7 bytes each in a set of 20,000), where coded symbols took 21.
             assert!(report.bytes < 17 * 1000, "seed {seed}: {} bytes", report.bytes);
         }
+    }
+
+    #[test]
+    fn buckets_that_do_not_decode_are_split_in_halves_and_only_the_lower_halves_sent() {
+        // 5,000 differing values, in 512 buckets of about 10.
+        let [mut a, mut b] = random_sides(5, 10_000, 2_500);
+        let mut messages = Vec::new();
+        reconcile_pair(&mut a, &mut b, true, |msg, _| {
+            messages.push(msg.clone());
+            msg.raw_len()
+        })
+        .unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.len(), 15_000);
+        let mut granularity = None;
+        let mut splits = 0;
+        for (at, msg) in messages.iter().enumerate() {
+            match msg {
+                ReconcileMessage::Buckets { buckets, .. } => granularity = Some(*buckets),
+                ReconcileMessage::MoreSums { buckets, start, end, which: Some(which) } => {
+                    let before = granularity.expect("bucketed sums came first");
+                    let listed = unpack_values(which).unwrap();
+                    if *buckets == before {
+                        // More sums of the same buckets, while they stay quick to decode.
+                        assert!(*start + 3 <= *end && *end <= QUICK_BUCKET_SUMS, "{msg:?}");
+                        continue;
+                    }
+                    // A split: twice the buckets, sums from 0 of the lower
+                    // halves only, and only those answered.
+                    splits += 1;
+                    assert_eq!((*buckets, *start), (2 * before, 0), "{msg:?}");
+                    assert!(listed.iter().all(|b| b % 2 == 0), "{listed:?}");
+                    let ReconcileMessage::Buckets { buckets: answered, sums, which: Some(answered_which), .. } =
+                        &messages[at + 1]
+                    else {
+                        panic!("{:?}", messages[at + 1]);
+                    };
+                    assert_eq!((answered, answered_which), (buckets, which));
+                    assert_eq!(base64_decode(sums).unwrap().len() as u64, 8 * listed.len() as u64 * (end - start));
+                }
+                _ => {}
+            }
+        }
+        assert!(splits > 0, "no bucket was split");
     }
 
     #[test]
