@@ -45,18 +45,21 @@
 //!
 //! Beyond about 150 values of wide keys (random i64s, whose coded symbols
 //! take 10 or 11 bytes), **power sums in buckets**: the values are split by
-//! a hash into a power of two of buckets holding 5.5 to 11 differing values
+//! a hash into a power of two of buckets holding 4.5 to 9 differing values
 //! on average ([`bucket_shape`]), each bucket gets as many sums as its mean
 //! and decodes on its own (O(d) in all, where one sketch of capacity `d`
-//! costs O(d²)), and the buckets that hold more are sent `max(4, 3h/8)`
-//! more sums, round after round (see [`on_buckets`]). That is about 10.5
-//! bytes of sums per differing value where the rateless IBLT's 1.38 cells
-//! cost 14: random d = 1000 moves 15.3 KB instead of 20.7, d = 10,000 136
-//! KB instead of 200. The price is round trips (3.5 to 5.5 at d = 1000:
-//! the whole sketch's estimate is within about 25%, and a bucket that
-//! received too few sums takes another round) and CPU (decoding 10,000
-//! values in 1,024 buckets takes about 12 ms, and their extensions as
-//! much again). A periodic check whose folded sketch saturates is
+//! costs O(d²)), and the buckets that hold more are sent a few more sums
+//! or, when many are left past 12 sums, split in halves (see
+//! [`on_buckets`]). That is about 10.5 bytes of sums per differing value
+//! where the rateless IBLT's 1.38 cells cost 14: random d = 1000 moves
+//! 15.7 KB instead of 20.7, d = 10,000 149 KB instead of 200. The price is
+//! round trips (4.5 at d = 1000 and 10,000: the whole sketch's estimate is
+//! within about 25%, and a bucket that received too few sums takes another
+//! round) and CPU: d = 10,000 takes 23 ms where the rateless IBLT took
+//! 17.5, some 60% of it decoding buckets (each locator's roots from an
+//! affine multiple and a 64 × 64 elimination over GF(2)) and 30%
+//! inserting the values learnt (`perf`, 2026-12-05). A periodic check
+//! whose folded sketch saturates is
 //! answered with all 192 sums and the whole sketch (1.7 KB): they hold
 //! up to 192 values (the folded sketch cannot read d = 100 one time in
 //! 10) in 1.5 round trips, and otherwise the initiator asks for the
@@ -144,22 +147,22 @@
 //! dense id with few holes and 7.6 bytes per random i64, instead of 7 and
 //! 21 characters for `12345, `.
 //!
-//! Measured (`cargo bench --bench reconcile`, two-sided differences, medians
+//! Measured (`cargo bench --bench reconcile -- peers`, 2026-12-05, two-sided differences, medians
 //! of 5 draws; raw = the same messages in a binary framing, both ways, until
 //! both sets hold the union; the peers on the very same draws):
 //!
 //! | n, d | ours raw (whole lines) | round trips | `do-riblt` | `negentropy` | CPU ours / negentropy |
 //! |---|---:|---:|---:|---:|---:|
-//! | 100k, 1 | 63 B (387 B) | 1.5 | 40 B | 2.1 KB | 0.05 / 0.74 ms |
-//! | 100k, 10 | 225 B (604 B) | 1.5 | 376 B | 10.5 KB | 0.10 / 1.2 ms |
-//! | 100k, 100 | 1.58 KB (2.4 KB) | 1.5 | 2.8 KB | 71 KB | 0.27 / 2.6 ms |
-//! | 100k, 1000 | 9.2 KB (12.8 KB) | 2.5 | 25.8 KB | 525 KB | 1.5 / 7.0 ms |
-//! | 100k random i64, 10 | 258 B (648 B) | 1.5 | 312 B | 14.3 KB | 0.12 / 1.3 ms |
-//! | 100k random i64, 100 | 1.97 KB (2.9 KB) | 1.5 | 2.7 KB | 114 KB | 1.4 / 3.3 ms |
-//! | 100k random i64, 1000 | 15.7 KB (21.7 KB) | 4.5 | 25.9 KB | 818 KB | 6.0 / 7.9 ms |
-//! | 100k random i64, 10k | 136 KB (183 KB) | 4.5 | 256 KB | 3.3 MB | 49.6 / 15.6 ms |
-//! | 1M, 10 | 227 B (606 B) | 1.5 | 280 B | 14.2 KB | 0.13 / 17 ms |
-//! | 1M, 1000 | 9.8 KB (13.8 KB) | 3.5 | 26.2 KB | 885 KB | 2.6 / 46 ms |
+//! | 100k, 1 | 63 B (387 B) | 1.5 | 40 B | 2.1 KB | 0.03 / 0.84 ms |
+//! | 100k, 10 | 225 B (604 B) | 1.5 | 376 B | 10.5 KB | 0.09 / 1.1 ms |
+//! | 100k, 100 | 1.58 KB (2.4 KB) | 1.5 | 2.8 KB | 71 KB | 0.25 / 2.6 ms |
+//! | 100k, 1000 | 9.2 KB (12.8 KB) | 2.5 | 25.8 KB | 525 KB | 1.5 / 6.8 ms |
+//! | 100k random i64, 10 | 258 B (648 B) | 1.5 | 312 B | 14.3 KB | 0.10 / 1.3 ms |
+//! | 100k random i64, 100 | 1.97 KB (2.9 KB) | 1.5 | 2.7 KB | 114 KB | 1.3 / 3.3 ms |
+//! | 100k random i64, 1000 | 15.7 KB (21.7 KB) | 4.5 | 25.9 KB | 818 KB | 5.1 / 7.8 ms |
+//! | 100k random i64, 10k | 149 KB (200 KB) | 4.5 | 256 KB | 3.3 MB | 23.2 / 15.8 ms |
+//! | 1M, 10 | 227 B (606 B) | 1.5 | 280 B | 14.2 KB | 0.11 / 18 ms |
+//! | 1M, 1000 | 9.8 KB (13.8 KB) | 3.5 | 26.2 KB | 885 KB | 2.6 / 48 ms |
 //!
 //! Our CPU includes inserting what each side learns; `negentropy`'s is its
 //! message exchange alone. The d ≤ 10 rows and random d = 100 are power
@@ -168,9 +171,8 @@
 //! rounds`): 6 of 6,000 took 2.5, at most 2 in a row, the rest 1.5. Where
 //! we lose: `do-riblt` at d = 1 (one symbol, no summary; `do-riblt`'s
 //! figure is an ideal stream that stops at the symbol that decodes), and
-//! CPU at random d = 10k: the buckets decode 10,000 values in about 12 ms
-//! and the buckets that took more sums as much again, where `negentropy`'s
-//! whole exchange takes 16 ms (the rateless IBLT took 17.5 ms for 200 KB).
+//! CPU at random d = 10k, 1.5 times `negentropy`'s whole exchange (16
+//! ms; the rateless IBLT took 17.5 ms for 200 KB): see the buckets above.
 //! Short of the floor: random i64s at d = 100 take 19.7 B per value,
 //! because the 16-byte folded estimate reads as low as 0.58·d one draw in
 //! 100 (`cargo bench --bench reconcile -- estimates`), so sums are sized
