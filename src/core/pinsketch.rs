@@ -1127,13 +1127,8 @@ mod tests {
 
     #[test]
     fn lazily_reduced_products_equal_products_reduced_one_by_one() {
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut rng = crate::core::rng::Rng::new(0x9e37_79b9_7f4a_7c15);
+        let mut next = move || rng.next_u64();
         for (len, degree) in [(1, 1), (5, 1), (9, 4), (40, 13), (13, 40), (200, 100)] {
             let a: Vec<u64> = (0..len).map(|_| next()).collect();
             let m: Vec<u64> = (0..degree).map(|_| next()).chain([1]).collect();
@@ -1189,13 +1184,8 @@ mod tests {
 
     #[test]
     fn affine_multiples_find_every_root_or_none() {
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut rng = crate::core::rng::Rng::new(0x2545_f491_4f6c_dd1d);
+        let mut next = move || rng.next_u64();
         for degree in 1..=AFFINE_MAX_DEGREE {
             for draw in 0..40 {
                 // Random roots, and some that share low bits or are tiny, so
