@@ -1056,18 +1056,19 @@ fn on_symbols(
 
 /// Most values expected in a bucket: buckets are a power of two (so that
 /// they are unions of the fine buckets a set keeps sums of), so a bucket
-/// holds 4 to 8 values on average, and the first batch sends as many
+/// holds 4.5 to 9 values on average, and the first batch sends as many
 /// sums as that average. About 4 in 10 buckets then hold more (the fill
 /// is Poisson): those are sent `max(4, 3h/8)` more sums while that keeps
 /// them within [`QUICK_BUCKET_SUMS`] or few are left
 /// ([`FEW_UNDECODED_BUCKETS`]), else split in two, the lower half sent
 /// about half their sums again ([`split_sums`]) and the upper half's
-/// derived. Measured on the peers bench's random i64 draws (medians of
-/// 5, one process, 2026-12-05): a fill of 11 took 15.7 KB and 4.7 ms at
-/// d = 1000, 154 KB and 27.8 ms at d = 10,000; a fill of 8 15.7 KB and 4.0
-/// ms, 149 KB and 25.3 ms; a fill of 6 16.5 KB and 3.7 ms, 149 KB and
-/// 25.5 ms. Smaller buckets decode faster (a locator's roots cost about
-/// `2^k` evaluations) until their Poisson spread costs more sums.
+/// derived. Measured on the peers bench's random i64 draws at n = 100k
+/// (medians of 15, one process, 2026-12-05), d = 1000 and 10,000: a fill
+/// of 11 took 15.6 KB in 5.1 ms and 148 KB in 29 ms; 10 the same bytes in
+/// 5.0 and 30 ms; 9 15.6 KB in 5.3 ms and 144 KB in 26 ms; 8 17.2 KB in
+/// 4.4 ms and 144 KB in 25 ms (an estimate past 1,024 then takes 256
+/// buckets of 4). Smaller buckets decode faster (a locator's roots cost
+/// about `2^k` evaluations) until their Poisson spread costs more sums.
 const BUCKET_FILL: u64 = 9;
 
 /// Most values expected in a bucket once there are [`MAX_BUCKETS`]: up to
