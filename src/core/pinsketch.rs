@@ -837,6 +837,10 @@ fn evaluate_lanes(f: &[u64], ys: &[u64; LANES]) -> [u64; LANES] {
         // SAFETY: the CPU has the instruction (checked just above).
         return unsafe { evaluate_lanes_x86(f, ys) };
     }
+    evaluate_lanes_portable(f, ys)
+}
+
+fn evaluate_lanes_portable(f: &[u64], ys: &[u64; LANES]) -> [u64; LANES] {
     let factors = ys.map(Factor::new);
     let mut acc = [0u64; LANES];
     for &c in f.iter().rev() {
@@ -870,6 +874,10 @@ fn linear_columns(a: &[u64]) -> [u64; 64] {
         // SAFETY: the CPU has the instruction (checked just above).
         return unsafe { linear_columns_x86(a, frobenius) };
     }
+    linear_columns_portable(a, frobenius)
+}
+
+fn linear_columns_portable(a: &[u64], frobenius: &[[u64; 64]; AFFINE_MAX_DEGREE]) -> [u64; 64] {
     let mut columns = [0u64; 64];
     for (ai, row) in a.iter().zip(frobenius) {
         if *ai != 0 {
@@ -1180,6 +1188,27 @@ mod tests {
             poly = next;
         }
         poly
+    }
+
+    #[test]
+    fn root_finding_products_agree_on_either_path() {
+        let mut rng = crate::core::rng::Rng::new(0x5851_f42d_4c95_7f2d);
+        for degree in 1..=AFFINE_MAX_DEGREE {
+            let f: Vec<u64> = (0..degree).map(|_| rng.next_u64()).chain([1]).collect();
+            let ys: [u64; LANES] = std::array::from_fn(|_| rng.next_u64());
+            let horner = ys.map(|y| f.iter().rev().fold(0, |acc, &c| mul(acc, y) ^ c));
+            assert_eq!(evaluate_lanes_portable(&f, &ys), horner, "degree {degree}");
+            assert_eq!(evaluate_lanes(&f, &ys), horner, "degree {degree}");
+            let a = &f[..degree];
+            let by_definition: [u64; 64] = std::array::from_fn(|j| {
+                a.iter().enumerate().fold(0, |acc, (i, &ai)| {
+                    let power = (0..i).fold(1u64 << j, |p, _| mul(p, p));
+                    acc ^ mul(ai, power)
+                })
+            });
+            assert_eq!(linear_columns_portable(a, basis_frobenius()), by_definition, "degree {degree}");
+            assert_eq!(linear_columns(a), by_definition, "degree {degree}");
+        }
     }
 
     #[test]
