@@ -11,9 +11,9 @@
 //! polynomial squarings check that the locator splits and give the powers
 //! every trace is formed from; with the CPU's carry-less multiply, products
 //! summed into one coefficient are reduced once, not one by one). Locators
-//! and factors of degree 10 or less skip all that: their roots come from an
+//! and factors of degree 11 or less skip all that: their roots come from an
 //! affine multiple and one elimination over GF(2) (see [`affine_roots`]),
-//! five times faster at capacity 8 (1.3 µs per decoded value instead of
+//! nine times faster at capacity 8 (0.8 µs per decoded value instead of
 //! 7.3). So one sketch serves small differences only (see
 //! [`PIN_CAPACITY`]), and large ones are split into many small sketches by
 //! a hash of the values, or left to the rateless IBLT.
@@ -466,7 +466,7 @@ pub fn decode(odd_sums: &[u64]) -> Option<Vec<u64>> {
 /// [`decode`] for one bucket of many, which is sent more sums if it does
 /// not decode: a locator of the sums' full degree past [`AFFINE_MAX_DEGREE`]
 /// is left undecoded. Most such locators come from more values than sums
-/// and would take the costly split to refuse (a bucket of 13 sums: about 30
+/// and would take the costly split to refuse (a bucket of 13 sums: about 40
 /// µs), while a few more sums decode them at the next round; a locator of
 /// lower degree has a sum to spare that confirms it.
 pub fn decode_bucket(odd_sums: &[u64]) -> Option<Vec<u64>> {
@@ -711,11 +711,58 @@ impl Frobenius {
 }
 
 /// Largest degree whose roots [`affine_roots`] finds: its last step tries
-/// up to `2^(degree - 1)` candidates, so past 10 the trace splitting is
-/// cheaper. Measured per decoded value (`cargo bench --bench reconcile --
-/// sums`, random i64s): 10 against 8 or 12 was the fastest at every
-/// capacity from 8 to 192.
-const AFFINE_MAX_DEGREE: usize = 10;
+/// up to `2^(degree - 1)` candidates, so past 11 the trace splitting is
+/// cheaper. Measured with the root finder's products reduced lazily and
+/// its roots divided out as found (2026-12-06): one decode of 2,000 random
+/// buckets of 12 sums took 18 µs at 11 values this way against 36 by the
+/// trace, and 32 µs at 12 against about 41; on the peers bench's random
+/// draws at d = 10,000 (15 draws, twice each, in one process, three
+/// times), 10, 11 and 12 took 30.0, 29.2 and 31.0 ms: at 12 a bucket of 12 sums holding more
+/// values is refused in 7 µs instead of 1.7, which costs more than the
+/// decodes it gains.
+const AFFINE_MAX_DEGREE: usize = 11;
+
+/// Carry-less 64-bit products, left unreduced (128 bits), so that sums of
+/// products are reduced once: the CPU's instruction, or the portable loop.
+/// The root finder is written once over this and compiled for each, so the
+/// instruction is inlined into its loops rather than called per product.
+trait Carryless {
+    fn product(a: u64, b: u64) -> u128;
+}
+
+struct PortableProducts;
+
+impl Carryless for PortableProducts {
+    #[inline(always)]
+    fn product(a: u64, b: u64) -> u128 {
+        let (lo, hi) = clmul_portable(a, b);
+        (u128::from(hi) << 64) | u128::from(lo)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+struct InstructionProducts;
+
+#[cfg(target_arch = "x86_64")]
+impl Carryless for InstructionProducts {
+    #[inline(always)]
+    fn product(a: u64, b: u64) -> u128 {
+        use std::arch::x86_64::*;
+        // SAFETY: only reached from functions compiled with the instruction,
+        // which run after `has_clmul` said the CPU has it.
+        unsafe {
+            let p = _mm_clmulepi64_si128(_mm_cvtsi64_si128(a as i64), _mm_cvtsi64_si128(b as i64), 0);
+            let (lo, hi) = (_mm_cvtsi128_si64(p) as u64, _mm_cvtsi128_si64(_mm_unpackhi_epi64(p, p)) as u64);
+            (u128::from(hi) << 64) | u128::from(lo)
+        }
+    }
+}
+
+/// A sum of unreduced products, reduced.
+#[inline(always)]
+fn narrow_wide(w: u128) -> u64 {
+    reduce(w as u64, (w >> 64) as u64)
+}
 
 /// The distinct roots of a monic `f` of degree 1 to [`AFFINE_MAX_DEGREE`],
 /// if it splits into distinct linear factors; otherwise `None`.
@@ -730,75 +777,162 @@ const AFFINE_MAX_DEGREE: usize = 10;
 /// splitting needs 64 and a reduction of all 64 at every split, and no
 /// allocation beyond the roots.
 fn affine_roots(f: &[u64]) -> Option<Vec<u64>> {
-    const K: usize = AFFINE_MAX_DEGREE;
+    #[cfg(target_arch = "x86_64")]
+    if has_clmul() {
+        // SAFETY: the CPU has the instruction (checked just above).
+        return unsafe { affine_roots_x86(f) };
+    }
+    affine_roots_with::<PortableProducts>(f)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "pclmulqdq")]
+unsafe fn affine_roots_x86(f: &[u64]) -> Option<Vec<u64>> {
+    affine_roots_with::<InstructionProducts>(f)
+}
+
+#[inline(always)]
+fn affine_roots_with<C: Carryless>(f: &[u64]) -> Option<Vec<u64>> {
     let k = f.len() - 1;
-    debug_assert!((1..=K).contains(&k) && f[k] == 1);
+    debug_assert!((1..=AFFINE_MAX_DEGREE).contains(&k) && f[k] == 1);
     if k == 1 {
         return Some(vec![f[0]]);
     }
-    // rows[0] = 1, rows[1 + i] = x^(2^i) mod f, each k coefficients.
-    let mut rows = [[0u64; K]; K + 1];
-    rows[0][0] = 1;
-    rows[1][1] = 1;
-    for i in 2..=k {
-        let mut square = [0u64; 2 * K];
-        for (j, &c) in rows[i - 1][..k].iter().enumerate() {
-            square[2 * j] = mul(c, c);
-        }
-        for top in (k..2 * k - 1).rev() {
-            let c = square[top];
-            if c != 0 {
-                for j in 0..k {
-                    square[top - k + j] ^= mul(c, f[j]);
-                }
-            }
-        }
-        rows[i][..k].copy_from_slice(&square[..k]);
-    }
-    // A combination of the rows that vanishes: eliminate without division
-    // (row_j ← p·row_j + r·row_p keeps rank), tracking each row's
-    // combination of the originals.
-    let mut combos = [[0u64; K + 1]; K + 1];
-    for (i, combo) in combos.iter_mut().enumerate().take(k + 1) {
-        combo[i] = 1;
-    }
-    let mut vanishing = None;
-    let mut next_row = 0;
-    for column in 0..k {
-        let Some(pivot) = (next_row..=k).find(|&r| rows[r][column] != 0) else { continue };
-        rows.swap(next_row, pivot);
-        combos.swap(next_row, pivot);
-        let p = rows[next_row][column];
-        for r in next_row + 1..=k {
-            let c = rows[r][column];
-            if c == 0 {
-                continue;
-            }
-            for j in column..k {
-                rows[r][j] = mul(p, rows[r][j]) ^ mul(c, rows[next_row][j]);
-            }
-            for j in 0..=k {
-                combos[r][j] = mul(p, combos[r][j]) ^ mul(c, combos[next_row][j]);
-            }
-        }
-        next_row += 1;
-    }
-    for r in next_row..=k {
-        if rows[r][..k].iter().all(|&c| c == 0) {
-            vanishing = Some(combos[r]);
-            break;
-        }
-    }
-    let combo = vanishing?;
-    let (b, a) = (combo[0], &combo[1..=k]);
-    let (kernel, solution) = affine_solutions(&linear_columns(a), b)?;
+    let powers = frobenius_powers::<C>(f);
+    let combination = vanishing_combination::<C>(&powers, k);
+    let (b, a) = (combination[0], &combination[1..=k]);
+    let (kernel, solution) = affine_solutions(&linear_columns::<C>(a), b)?;
     if kernel.len() >= k {
         // L would have 2^k roots or more: a q-degree of at most k - 1
         // allows 2^(k-1).
         return None;
     }
-    // The coset's elements in Gray-code order, tried in `f` a batch of
-    // lanes at a time: the lanes' products do not wait on each other.
+    coset_roots::<C>(f, &kernel, solution)
+}
+
+/// `x^(2^i) mod f` for `i` below the degree `k` of the monic `f`, each as
+/// `k` coefficients, after the constant 1: the `k + 1` vectors the affine
+/// multiple combines. Each is the square of the one before, reduced with
+/// its products summed unreduced.
+#[inline(always)]
+fn frobenius_powers<C: Carryless>(f: &[u64]) -> [[u64; AFFINE_MAX_DEGREE]; AFFINE_MAX_DEGREE + 1] {
+    const K: usize = AFFINE_MAX_DEGREE;
+    let k = f.len() - 1;
+    let mut powers = [[0u64; K]; K + 1];
+    powers[0][0] = 1;
+    powers[1][1] = 1;
+    for i in 2..=k {
+        let mut square = [0u128; 2 * K];
+        for (j, &c) in powers[i - 1][..k].iter().enumerate() {
+            square[2 * j] = C::product(c, c);
+        }
+        for top in (k..2 * k - 1).rev() {
+            let c = narrow_wide(square[top]);
+            if c != 0 {
+                for (s, &fj) in square[top - k..top].iter_mut().zip(&f[..k]) {
+                    *s ^= C::product(c, fj);
+                }
+            }
+        }
+        for (p, &s) in powers[i][..k].iter_mut().zip(&square[..k]) {
+            *p = narrow_wide(s);
+        }
+    }
+    powers
+}
+
+/// A non-zero `c` with `Σ c_i · powers[i] = 0`: `k + 1` vectors of `k`
+/// coefficients always have one. Elimination without division on the
+/// matrix whose columns are the vectors (each row update `p·row + c·pivot`
+/// keeps the null space), then back substitution that scales what it has
+/// solved instead of dividing. The first column without a pivot is the one
+/// set free, so the combination uses the fewest powers it can.
+#[inline(always)]
+fn vanishing_combination<C: Carryless>(
+    powers: &[[u64; AFFINE_MAX_DEGREE]; AFFINE_MAX_DEGREE + 1],
+    k: usize,
+) -> [u64; AFFINE_MAX_DEGREE + 1] {
+    const K: usize = AFFINE_MAX_DEGREE;
+    let mut rows = [[0u64; K + 1]; K];
+    for (i, power) in powers.iter().enumerate().take(k + 1) {
+        for (row, &c) in rows.iter_mut().zip(&power[..k]) {
+            row[i] = c;
+        }
+    }
+    let mut pivot_columns = [0usize; K];
+    let mut rank = 0;
+    for column in 0..=k {
+        if rank == k {
+            break;
+        }
+        let Some(pivot) = (rank..k).find(|&r| rows[r][column] != 0) else { continue };
+        rows.swap(rank, pivot);
+        let p = rows[rank][column];
+        let pivot_row = rows[rank];
+        for row in rows[rank + 1..k].iter_mut() {
+            let c = row[column];
+            if c != 0 {
+                for (x, &y) in row[column..=k].iter_mut().zip(&pivot_row[column..=k]) {
+                    *x = narrow_wide(C::product(p, *x) ^ C::product(c, y));
+                }
+            }
+        }
+        pivot_columns[rank] = column;
+        rank += 1;
+    }
+    let free = (0..=k).find(|c| !pivot_columns[..rank].contains(c)).expect("k + 1 columns, at most k pivots");
+    let mut combination = [0u64; K + 1];
+    combination[free] = 1;
+    for r in (0..rank).rev() {
+        let column = pivot_columns[r];
+        if column > free {
+            continue;
+        }
+        let mut sum = 0u128;
+        for j in column + 1..=free {
+            sum ^= C::product(rows[r][j], combination[j]);
+        }
+        let p = rows[r][column];
+        for c in combination[column + 1..=free].iter_mut() {
+            *c = narrow_wide(C::product(p, *c));
+        }
+        combination[column] = narrow_wide(sum);
+    }
+    combination
+}
+
+/// `L(e_j)` for the 64 basis elements `e_j = x^j`, where `L(y) = Σ a_i
+/// y^(2^i)`: each column sums its products unreduced.
+#[inline(always)]
+fn linear_columns<C: Carryless>(a: &[u64]) -> [u64; 64] {
+    let frobenius = basis_frobenius();
+    let mut wide = [0u128; 64];
+    for (&ai, row) in a.iter().zip(frobenius) {
+        if ai != 0 {
+            for (w, &power) in wide.iter_mut().zip(row) {
+                *w ^= C::product(ai, power);
+            }
+        }
+    }
+    wide.map(narrow_wide)
+}
+
+/// Candidates [`coset_roots`] tries in one batch.
+const LANES: usize = 8;
+
+/// The roots of the monic `f` among `solution + span(kernel)`, if all its
+/// `deg f` roots are there and distinct. The coset's elements are tried in
+/// Gray-code order a batch of lanes at a time (the lanes' products do not
+/// wait on each other); each root found is divided out, so the candidates
+/// after it are tried in a polynomial of lower degree, and the last root is
+/// read off the remaining linear factor without a search.
+#[inline(always)]
+fn coset_roots<C: Carryless>(f: &[u64], kernel: &[u64], solution: u64) -> Option<Vec<u64>> {
+    const K: usize = AFFINE_MAX_DEGREE;
+    let k = f.len() - 1;
+    let mut rest = [0u64; K + 1];
+    rest[..=k].copy_from_slice(f);
+    let mut degree = k;
     let mut roots = Vec::with_capacity(k);
     let mut y = solution;
     let candidates = 1u64 << kernel.len();
@@ -813,13 +947,32 @@ fn affine_roots(f: &[u64]) -> Option<Vec<u64>> {
             }
             *slot = y;
         }
-        let values = evaluate_lanes(f, &batch);
+        let values = evaluate_lanes::<C>(&rest[..=degree], &batch);
         for lane in 0..lanes {
-            if values[lane] == 0 {
-                roots.push(batch[lane]);
-                if roots.len() == k {
-                    return Some(roots);
-                }
+            if values[lane] != 0 {
+                continue;
+            }
+            // A root of the polynomial before a division in this batch is
+            // one of the quotient's too: the candidates are distinct.
+            let root = batch[lane];
+            roots.push(root);
+            // rest / (x - root), by synthetic division.
+            let mut carry = rest[degree];
+            for i in (0..degree).rev() {
+                let coefficient = rest[i];
+                rest[i] = carry;
+                carry = coefficient ^ narrow_wide(C::product(carry, root));
+            }
+            rest[degree] = 0;
+            degree -= 1;
+            if degree == 1 {
+                let last = rest[0];
+                // Only a repeated root is left for the linear factor to
+                // hold that is not among the candidates still to come.
+                return (!roots.contains(&last)).then(|| {
+                    roots.push(last);
+                    roots
+                });
             }
         }
         step += LANES as u64;
@@ -827,83 +980,16 @@ fn affine_roots(f: &[u64]) -> Option<Vec<u64>> {
     None
 }
 
-/// Candidates [`affine_roots`] tries in one batch.
-const LANES: usize = 8;
-
 /// `f(y)` at each of the lanes' `y`, by Horner's rule.
-fn evaluate_lanes(f: &[u64], ys: &[u64; LANES]) -> [u64; LANES] {
-    #[cfg(target_arch = "x86_64")]
-    if has_clmul() {
-        // SAFETY: the CPU has the instruction (checked just above).
-        return unsafe { evaluate_lanes_x86(f, ys) };
-    }
-    evaluate_lanes_portable(f, ys)
-}
-
-fn evaluate_lanes_portable(f: &[u64], ys: &[u64; LANES]) -> [u64; LANES] {
-    let factors = ys.map(Factor::new);
+#[inline(always)]
+fn evaluate_lanes<C: Carryless>(f: &[u64], ys: &[u64; LANES]) -> [u64; LANES] {
     let mut acc = [0u64; LANES];
     for &c in f.iter().rev() {
-        for (a, factor) in acc.iter_mut().zip(&factors) {
-            *a = factor.mul(*a) ^ c;
+        for (a, &y) in acc.iter_mut().zip(ys) {
+            *a = narrow_wide(C::product(y, *a)) ^ c;
         }
     }
     acc
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "pclmulqdq")]
-unsafe fn evaluate_lanes_x86(f: &[u64], ys: &[u64; LANES]) -> [u64; LANES] {
-    use std::arch::x86_64::*;
-    let factors = ys.map(|y| _mm_cvtsi64_si128(y as i64));
-    let mut acc = [0u64; LANES];
-    for &c in f.iter().rev() {
-        for (a, &factor) in acc.iter_mut().zip(&factors) {
-            *a = narrow(_mm_clmulepi64_si128(factor, _mm_cvtsi64_si128(*a as i64), 0)) ^ c;
-        }
-    }
-    acc
-}
-
-/// `L(e_j)` for the 64 basis elements `e_j = x^j`, where `L(y) = Σ a_i
-/// y^(2^i)`.
-fn linear_columns(a: &[u64]) -> [u64; 64] {
-    let frobenius = basis_frobenius();
-    #[cfg(target_arch = "x86_64")]
-    if has_clmul() {
-        // SAFETY: the CPU has the instruction (checked just above).
-        return unsafe { linear_columns_x86(a, frobenius) };
-    }
-    linear_columns_portable(a, frobenius)
-}
-
-fn linear_columns_portable(a: &[u64], frobenius: &[[u64; 64]; AFFINE_MAX_DEGREE]) -> [u64; 64] {
-    let mut columns = [0u64; 64];
-    for (ai, row) in a.iter().zip(frobenius) {
-        if *ai != 0 {
-            let factor = Factor::new(*ai);
-            for (column, &power) in columns.iter_mut().zip(row) {
-                *column ^= factor.mul(power);
-            }
-        }
-    }
-    columns
-}
-
-/// [`linear_columns`] with the carry-less multiply: each column sums its
-/// products in 128 bits and is reduced once.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "pclmulqdq")]
-unsafe fn linear_columns_x86(a: &[u64], frobenius: &[[u64; 64]; AFFINE_MAX_DEGREE]) -> [u64; 64] {
-    use std::arch::x86_64::*;
-    let mut wide = [_mm_setzero_si128(); 64];
-    for (&ai, row) in a.iter().zip(frobenius) {
-        let factor = _mm_cvtsi64_si128(ai as i64);
-        for (w, &power) in wide.iter_mut().zip(row) {
-            *w = _mm_xor_si128(*w, _mm_clmulepi64_si128(factor, _mm_cvtsi64_si128(power as i64), 0));
-        }
-    }
-    wide.map(narrow)
 }
 
 /// The solutions of the 64 bit equations `L(y) = b`, for the GF(2)-linear
@@ -1197,8 +1283,6 @@ mod tests {
             let f: Vec<u64> = (0..degree).map(|_| rng.next_u64()).chain([1]).collect();
             let ys: [u64; LANES] = std::array::from_fn(|_| rng.next_u64());
             let horner = ys.map(|y| f.iter().rev().fold(0, |acc, &c| mul(acc, y) ^ c));
-            assert_eq!(evaluate_lanes_portable(&f, &ys), horner, "degree {degree}");
-            assert_eq!(evaluate_lanes(&f, &ys), horner, "degree {degree}");
             let a = &f[..degree];
             let by_definition: [u64; 64] = std::array::from_fn(|j| {
                 a.iter().enumerate().fold(0, |acc, (i, &ai)| {
@@ -1206,8 +1290,51 @@ mod tests {
                     acc ^ mul(ai, power)
                 })
             });
-            assert_eq!(linear_columns_portable(a, basis_frobenius()), by_definition, "degree {degree}");
-            assert_eq!(linear_columns(a), by_definition, "degree {degree}");
+            // x^(2^i) mod f by repeated squaring, reduced one product at a
+            // time.
+            let mut square = vec![0, 1];
+            let mut one = vec![0u64; degree];
+            one[0] = 1;
+            let mut powers_by_definition = vec![one];
+            for _ in 0..degree {
+                let mut padded = square.clone();
+                padded.resize(degree, 0);
+                powers_by_definition.push(padded);
+                square = square_mod(&square, &Modulus::new(&f));
+            }
+            let check = |evaluated: [u64; LANES], columns: [u64; 64], powers: [[u64; AFFINE_MAX_DEGREE]; AFFINE_MAX_DEGREE + 1], combination: [u64; AFFINE_MAX_DEGREE + 1]| {
+                assert_eq!(evaluated, horner, "degree {degree}");
+                assert_eq!(columns, by_definition, "degree {degree}");
+                if degree == 1 {
+                    // The root is read off; x is not yet reduced modulo f.
+                    return;
+                }
+                for (i, want) in powers_by_definition.iter().enumerate() {
+                    assert_eq!(&powers[i][..degree], &want[..degree], "degree {degree}, power {i}");
+                }
+                assert!(combination.iter().any(|&c| c != 0), "degree {degree}");
+                for j in 0..degree {
+                    let sum = (0..=degree).fold(0, |acc, i| acc ^ mul(combination[i], powers[i][j]));
+                    assert_eq!(sum, 0, "degree {degree}: the combination does not vanish");
+                }
+            };
+            let powers = frobenius_powers::<PortableProducts>(&f);
+            check(
+                evaluate_lanes::<PortableProducts>(&f, &ys),
+                linear_columns::<PortableProducts>(a),
+                powers,
+                vanishing_combination::<PortableProducts>(&powers, degree),
+            );
+            #[cfg(target_arch = "x86_64")]
+            if has_clmul() {
+                let powers = frobenius_powers::<InstructionProducts>(&f);
+                check(
+                    evaluate_lanes::<InstructionProducts>(&f, &ys),
+                    linear_columns::<InstructionProducts>(a),
+                    powers,
+                    vanishing_combination::<InstructionProducts>(&powers, degree),
+                );
+            }
         }
     }
 
@@ -1229,6 +1356,9 @@ mod tests {
                 let f = with_roots(&roots);
                 let mut found = affine_roots(&f).unwrap_or_else(|| panic!("degree {degree}, roots {roots:x?}"));
                 found.sort_unstable();
+                let mut portable = affine_roots_with::<PortableProducts>(&f).expect("the portable path finds them too");
+                portable.sort_unstable();
+                assert_eq!(portable, found, "degree {degree}");
                 let mut want = roots.clone();
                 want.sort_unstable();
                 assert_eq!(found, want, "degree {degree}");

@@ -922,12 +922,24 @@ fn on_sums(
     parity: Option<PeerSketch>,
 ) -> Step {
     session.decoder = None;
-    if let Some((ours_only, theirs_only)) = decode_sums(set, difference, &peer) {
-        return Step { replies: values_messages(&ours_only), values_to_insert: theirs_only, done: true };
-    }
     let count_difference = set.len().abs_diff(peer.count as usize) as u64;
-    let estimate = parity.and_then(|theirs| set.odd_sketch().difference_estimate(&theirs, MAX_SYMBOLS));
-    if let Some(d) = estimate.map(|d| d.max(count_difference)).filter(|&d| buckets_pay(set, peer.count, d)) {
+    let whole = parity.as_ref().is_some_and(|theirs| theirs.form() == SketchForm::Whole);
+    let estimate = parity
+        .and_then(|theirs| set.odd_sketch().difference_estimate(&theirs, MAX_SYMBOLS))
+        .map(|d| d.max(count_difference));
+    // The sums hold no more values than they are; and a whole sketch that
+    // reads twice as many was never seen to come from a difference they
+    // hold (over 5,000 draws of 192 values it read 304 at most, of 150
+    // 260), so their decode, which fails at 1.1 ms for 192 sums, is
+    // skipped. Were it wrong, the buckets below still find the difference.
+    let sums = difference.len() as u64;
+    let beyond_sums = count_difference > sums || whole && estimate.is_some_and(|d| d >= 2 * sums);
+    if !beyond_sums {
+        if let Some((ours_only, theirs_only)) = decode_sums(set, difference, &peer) {
+            return Step { replies: values_messages(&ours_only), values_to_insert: theirs_only, done: true };
+        }
+    }
+    if let Some(d) = estimate.filter(|&d| buckets_pay(set, peer.count, d)) {
         // Ask for the peer's buckets rather than send ours, so that the
         // decoder is the side that holds the whole sums too.
         let (buckets, first_sums) = bucket_shape(d);
