@@ -44,9 +44,11 @@ fn mul(a: u64, b: u64) -> u64 {
 }
 
 fn reduce(lo: u64, hi: u64) -> u64 {
-    // hi · x^64 = hi · (x^4 + x^3 + x + 1); its top bits (t) wrap once more.
-    let t = (hi >> 63) ^ (hi >> 61) ^ (hi >> 60);
-    lo ^ hi ^ (hi << 1) ^ (hi << 3) ^ (hi << 4) ^ t ^ (t << 1) ^ (t << 3) ^ (t << 4)
+    // hi · x^64 = hi · (x^4 + x^3 + x + 1); its top bits (t) wrap once more,
+    // and t (four bits) shifted by at most 4 does not: so both are one
+    // multiple, (hi + t) · (x^4 + x^3 + x + 1), 13 operations instead of 16.
+    let wrapped = hi ^ (hi >> 63) ^ (hi >> 61) ^ (hi >> 60);
+    lo ^ wrapped ^ (wrapped << 1) ^ (wrapped << 3) ^ (wrapped << 4)
 }
 
 /// Whether the CPU multiplies carry-less itself.
