@@ -1058,6 +1058,31 @@ fn evaluate_lanes<C: Carryless>(f: &[u64], ys: &[u64; LANES]) -> [u64; LANES] {
 /// without a branch, so the work is 64 passes of independent xors rather
 /// than a chain of dependent lookups per column.
 fn affine_solutions(columns: &[u64; 64], b: u64) -> Option<(Vec<u64>, u64)> {
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        // SAFETY: the CPU has the instructions (checked just above).
+        return unsafe { affine_solutions_avx2(columns, b) };
+    }
+    affine_solutions_with(columns, b)
+}
+
+#[cfg(target_arch = "x86_64")]
+fn has_avx2() -> bool {
+    use std::sync::OnceLock;
+    static HAS_AVX2: OnceLock<bool> = OnceLock::new();
+    *HAS_AVX2.get_or_init(|| std::is_x86_feature_detected!("avx2"))
+}
+
+/// [`affine_solutions_with`] compiled for 256-bit vectors: the same steps,
+/// four columns to an instruction instead of two.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn affine_solutions_avx2(columns: &[u64; 64], b: u64) -> Option<(Vec<u64>, u64)> {
+    affine_solutions_with(columns, b)
+}
+
+#[inline(always)]
+fn affine_solutions_with(columns: &[u64; 64], b: u64) -> Option<(Vec<u64>, u64)> {
     let mut values = *columns;
     let mut elements: [u64; 64] = std::array::from_fn(|j| 1u64 << j);
     let mut pivot_bits = [0u32; 64];
@@ -1392,6 +1417,26 @@ mod tests {
                     powers,
                     vanishing_combination::<InstructionProducts>(&powers, degree),
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn gf2_solutions_agree_on_either_path_and_solve() {
+        let mut rng = crate::core::rng::Rng::new(0x6a09_e667_f3bc_c908);
+        for degree in 1..=AFFINE_MAX_DEGREE {
+            let a: Vec<u64> = (0..degree).map(|_| rng.next_u64()).collect();
+            let columns = linear_columns::<PortableProducts>(&a);
+            let apply = |y: u64| (0..64).filter(|j| (y >> j) & 1 == 1).fold(0, |acc, j| acc ^ columns[j]);
+            // One b in the image, one at random.
+            for (in_image, b) in [(true, apply(rng.next_u64())), (false, rng.next_u64())] {
+                let solved = affine_solutions(&columns, b);
+                assert_eq!(solved, affine_solutions_with(&columns, b), "degree {degree}");
+                assert!(!in_image || solved.is_some(), "degree {degree}: b is L of something");
+                if let Some((kernel, solution)) = solved {
+                    assert_eq!(apply(solution), b, "degree {degree}");
+                    assert!(kernel.iter().all(|&k| k != 0 && apply(k) == 0), "degree {degree}");
+                }
             }
         }
     }
