@@ -18,7 +18,7 @@ use negentropy::{Id, Negentropy, NegentropyStorageBase, NegentropyStorageVector}
 
 use anti_entropy::core::coding::{OddSketch, PeerSketch, SketchForm};
 use anti_entropy::core::pinsketch::{self, PinSketch, PIN_CAPACITY};
-use anti_entropy::core::reconcile::{reconcile_pair, ReconcileMessage};
+use anti_entropy::core::reconcile::{reconcile_pair, reconcile_pair_inserting, ReconcileMessage};
 use anti_entropy::core::wire::{self, Body, Envelope, Payload};
 use anti_entropy::MessageSet;
 use serde::Serialize;
@@ -262,14 +262,18 @@ struct Cost {
     /// Building what a node keeps between repairs (ours: the coded prefix,
     /// power sums and bucket sums of both sets; negentropy: both sorted, sealed storages), not in `cpu_ms`.
     index_ms: f64,
-    /// Negentropy only: bringing both storages to the union afterwards.
+    /// Bringing both sides to the union once the exchange has told them
+    /// what to take: ours inserts into the sets (keeping the fingerprint,
+    /// coded prefix and kept sums up to date), negentropy brings both
+    /// storages to the union and seals them again. Not in `cpu_ms`.
     apply_ms: f64,
 }
 
 /// Ours, from a bare count-and-digest opener (as the peers start from
 /// nothing). CPU is timed on a run priced by `raw_len` only, so the JSON
 /// pricing is not counted, and after both sets built their coded prefix
-/// (a node builds it at its first repair and keeps it up to date on insert).
+/// (a node builds it at its first repair and keeps it up to date on insert);
+/// the inserts of what each side learns are timed apart, as `apply_ms`.
 fn ours(a: &MessageSet, b: &MessageSet, union_len: usize) -> Cost {
     let (a, b) = (a.clone(), b.clone());
     let started = Instant::now();
@@ -281,15 +285,28 @@ fn ours(a: &MessageSet, b: &MessageSet, union_len: usize) -> Cost {
     b.bucket_sums(1, None, 0, 1);
     let index_ms = started.elapsed().as_secs_f64() * 1000.0;
     let (mut x, mut y) = (a.clone(), b.clone());
+    let mut insert_ms = 0.0;
     let started = Instant::now();
-    let timed = reconcile_pair(&mut x, &mut y, false, |msg, _| msg.raw_len()).expect("reconciles");
-    let cpu_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let timed = reconcile_pair_inserting(&mut x, &mut y, false, |msg, _| msg.raw_len(), |set, values| {
+        let inserting = Instant::now();
+        set.extend(values);
+        insert_ms += inserting.elapsed().as_secs_f64() * 1000.0;
+    })
+    .expect("reconciles");
+    let total_ms = started.elapsed().as_secs_f64() * 1000.0;
     assert!(x == y && x.len() == union_len, "ours: not the union");
     let (mut x, mut y) = (a.clone(), b.clone());
     let mut pricer = Pricer::new();
     let lines = reconcile_pair(&mut x, &mut y, false, |msg, from| pricer.price(msg, from)).expect("reconciles");
     assert_eq!(lines.flights, timed.flights);
-    Cost { raw_bytes: timed.bytes, line_bytes: lines.bytes, flights: timed.flights, cpu_ms, index_ms, apply_ms: 0.0 }
+    Cost {
+        raw_bytes: timed.bytes,
+        line_bytes: lines.bytes,
+        flights: timed.flights,
+        cpu_ms: total_ms - insert_ms,
+        index_ms,
+        apply_ms: insert_ms,
+    }
 }
 
 fn negentropy_id(value: i64) -> Id {
@@ -315,11 +332,10 @@ fn negentropy_storage(set: &MessageSet) -> NegentropyStorageVector {
 /// once, as a node would keep it) is built outside the timing; then the
 /// message exchange until the initiator knows both differences, plus one
 /// flight of the values the responder lacks: `cpu_ms` is that exchange
-/// alone, which is less than ours does (ours also inserts what it learns
-/// into both sets inside `reconcile_pair`). `apply_ms` is what it then takes
-/// for both storages to hold the union, sealed again (`seal` sorts the
-/// whole vector: a storage with O(log n) inserts would do better, so this
-/// is not counted in the ratio).
+/// alone, as ours is. `apply_ms` is what it then takes for both storages to
+/// hold the union, sealed again (`seal` sorts the whole vector: a storage
+/// with O(log n) inserts would do better, so the exchange ratio is the one
+/// the goal is held to, and the ratio to the union is shown beside it).
 fn negentropy(a: &MessageSet, b: &MessageSet, union_len: usize) -> Cost {
     let started = Instant::now();
     let (mut storage_a, mut storage_b) = (negentropy_storage(a), negentropy_storage(b));
@@ -414,11 +430,11 @@ fn median(mut xs: Vec<f64>) -> f64 {
 /// that rotates from draw to draw.
 fn peers(with_riblt: bool, only_d: Option<i64>) {
     const DRAWS: u64 = 5;
-    println!("side by side with the peers: medians of {DRAWS} draws; raw = binary payload bytes, both ways, until both hold the union; rt = round trips (flights / 2); idx_ms = building what a node keeps between repairs (not in ms); ours' ms includes inserting the union, negentropy's does not (negent_apply: its storages brought to the union)");
+    println!("side by side with the peers: medians of {DRAWS} draws; raw = binary payload bytes, both ways, until both hold the union; rt = round trips (flights / 2); idx_ms = building what a node keeps between repairs (not in ms); ms = the exchange until each side knows what to take, apply = then taking it (ours: inserts keeping the set's indexes; negentropy: storages brought to the union and sealed); cpu/negent compares exchanges, union/negent exchange plus apply");
     println!(
-        "{:<17} {:>9} {:>6} | {:>9} {:>9} {:>6} {:>5} {:>8} | {:>9} {:>5} {:>8} | {:>9} {:>5} {:>8} | {:>10} {:>10} | {:>7} {:>10} {:>12}",
-        "variant", "n", "d", "ours_line", "ours_raw", "B/d", "rt", "ms", "negent", "rt", "ms", "riblt", "rt", "ms",
-        "raw/best", "cpu/negent", "idx_ms", "negent_idx", "negent_apply"
+        "{:<17} {:>9} {:>6} | {:>9} {:>9} {:>6} {:>5} {:>8} {:>6} | {:>9} {:>5} {:>8} {:>6} | {:>9} {:>5} {:>8} | {:>10} {:>10} {:>12} | {:>7} {:>10}",
+        "variant", "n", "d", "ours_line", "ours_raw", "B/d", "rt", "ms", "apply", "negent", "rt", "ms", "apply", "riblt", "rt", "ms",
+        "raw/best", "cpu/negent", "union/negent", "idx_ms", "negent_idx"
     );
     let rows: [(Variant, i64, i64); 10] = [
         (Variant::DenseMixed, 100_000, 1),
@@ -455,9 +471,11 @@ fn peers(with_riblt: bool, only_d: Option<i64>) {
         let raw = |c: &Cost| c.raw_bytes as f64;
         let rt = |c: &Cost| f64::from(c.flights) / 2.0;
         let ms = |c: &Cost| c.cpu_ms;
+        let apply = |c: &Cost| c.apply_ms;
+        let to_union = |c: &Cost| c.cpu_ms + c.apply_ms;
         let best_peer_raw = if with_riblt { med(1, raw).min(med(2, raw)) } else { med(1, raw) };
         println!(
-            "{:<17} {:>9} {:>6} | {:>9.0} {:>9.0} {:>6.1} {:>5.1} {:>8.2} | {:>9.0} {:>5.1} {:>8.2} | {:>9.0} {:>5.1} {:>8.2} | {:>10.2} {:>10.2} | {:>7.1} {:>10.1} {:>12.1}",
+            "{:<17} {:>9} {:>6} | {:>9.0} {:>9.0} {:>6.1} {:>5.1} {:>8.2} {:>6.2} | {:>9.0} {:>5.1} {:>8.2} {:>6.1} | {:>9.0} {:>5.1} {:>8.2} | {:>10.2} {:>10.2} {:>12.2} | {:>7.1} {:>10.1}",
             variant.name(),
             n,
             d,
@@ -466,17 +484,19 @@ fn peers(with_riblt: bool, only_d: Option<i64>) {
             med(0, raw) / d as f64,
             med(0, rt),
             med(0, ms),
+            med(0, apply),
             med(1, raw),
             med(1, rt),
             med(1, ms),
+            med(1, apply),
             med(2, raw),
             med(2, rt),
             med(2, ms),
             med(0, raw) / best_peer_raw,
             med(0, ms) / med(1, ms),
+            med(0, to_union) / med(1, to_union),
             med(0, |c| c.index_ms),
             med(1, |c| c.index_ms),
-            med(1, |c| c.apply_ms),
         );
     }
 }

@@ -1803,7 +1803,20 @@ pub fn reconcile_pair(
     initiator: &mut MessageSet,
     responder: &mut MessageSet,
     known_mismatch: bool,
+    price: impl FnMut(&ReconcileMessage, bool) -> u64,
+) -> Result<PairReport, ReconcileError> {
+    reconcile_pair_inserting(initiator, responder, known_mismatch, price, |set, values| set.extend(values))
+}
+
+/// [`reconcile_pair`], with each step's learned values handed to
+/// `insert(set, values)`, which must insert them: a benchmark times the
+/// inserts apart from the exchange this way.
+pub fn reconcile_pair_inserting(
+    initiator: &mut MessageSet,
+    responder: &mut MessageSet,
+    known_mismatch: bool,
     mut price: impl FnMut(&ReconcileMessage, bool) -> u64,
+    mut insert: impl FnMut(&mut MessageSet, Vec<i64>),
 ) -> Result<PairReport, ReconcileError> {
     let mut sessions = [Session::default(), Session::default()];
     let mut report = PairReport::default();
@@ -1824,7 +1837,7 @@ pub fn reconcile_pair(
                 (&mut *initiator, &mut sessions[0])
             };
             let step = respond(set, session, &msg)?;
-            set.extend(step.values_to_insert);
+            insert(set, step.values_to_insert);
             next.extend(step.replies.into_iter().map(|reply| (!from_initiator, reply)));
         }
         in_flight = next;
