@@ -55,10 +55,10 @@
 //! 15.7 KB instead of 20.7, d = 10,000 149 KB instead of 200. The price is
 //! round trips (4.5 at d = 1000 and 10,000: the whole sketch's estimate is
 //! within about 25%, and a bucket that received too few sums takes another
-//! round) and CPU: d = 10,000 takes 23 ms where the rateless IBLT took
-//! 17.5, some 60% of it decoding buckets (each locator's roots from an
-//! affine multiple and a 64 × 64 elimination over GF(2)) and 30%
-//! inserting the values learnt (`perf`, 2026-12-05). A periodic check
+//! round) and CPU: at d = 10,000 the exchange takes 19 ms and inserting
+//! the values learnt 9 more, about two thirds of the exchange decoding
+//! buckets (each locator's roots from an affine multiple and a 64 × 64
+//! elimination over GF(2); `perf`, 2026-12-06). A periodic check
 //! whose folded sketch saturates is
 //! answered with all 192 sums and the whole sketch (1.7 KB): they hold
 //! up to 192 values (the folded sketch cannot read d = 100 one time in
@@ -147,41 +147,50 @@
 //! dense id with few holes and 7.6 bytes per random i64, instead of 7 and
 //! 21 characters for `12345, `.
 //!
-//! Measured (`cargo bench --bench reconcile -- peers`, 2026-12-05, two-sided differences, medians
+//! Measured (`cargo bench --bench reconcile -- peers`, 2026-12-06, two-sided differences, medians
 //! of 5 draws; raw = the same messages in a binary framing, both ways, until
-//! both sets hold the union; the peers on the very same draws):
+//! both sets hold the union; the peers on the very same draws; CPU is each
+//! side's exchange until both know what to take, and apply what taking it
+//! then costs: our inserts, which keep the set's fingerprint, coded prefix
+//! and kept sums up to date, against `negentropy` bringing its sorted
+//! storages to the union and sealing them):
 //!
-//! | n, d | ours raw (whole lines) | round trips | `do-riblt` | `negentropy` | CPU ours / negentropy |
-//! |---|---:|---:|---:|---:|---:|
-//! | 100k, 1 | 63 B (387 B) | 1.5 | 40 B | 2.1 KB | 0.03 / 0.84 ms |
-//! | 100k, 10 | 225 B (604 B) | 1.5 | 376 B | 10.5 KB | 0.09 / 1.1 ms |
-//! | 100k, 100 | 1.58 KB (2.4 KB) | 1.5 | 2.8 KB | 71 KB | 0.25 / 2.6 ms |
-//! | 100k, 1000 | 9.2 KB (12.8 KB) | 2.5 | 25.8 KB | 525 KB | 1.5 / 6.8 ms |
-//! | 100k random i64, 10 | 258 B (648 B) | 1.5 | 312 B | 14.3 KB | 0.10 / 1.3 ms |
-//! | 100k random i64, 100 | 1.97 KB (2.9 KB) | 1.5 | 2.7 KB | 114 KB | 1.3 / 3.3 ms |
-//! | 100k random i64, 1000 | 15.7 KB (21.7 KB) | 4.5 | 25.9 KB | 818 KB | 5.1 / 7.8 ms |
-//! | 100k random i64, 10k | 149 KB (200 KB) | 4.5 | 256 KB | 3.3 MB | 23.2 / 15.8 ms |
-//! | 1M, 10 | 227 B (606 B) | 1.5 | 280 B | 14.2 KB | 0.11 / 18 ms |
-//! | 1M, 1000 | 9.8 KB (13.8 KB) | 3.5 | 26.2 KB | 885 KB | 2.6 / 48 ms |
+//! | n, d | ours raw (whole lines) | round trips | `do-riblt` | `negentropy` | CPU ours / negentropy | apply ours / negentropy |
+//! |---|---:|---:|---:|---:|---:|---:|
+//! | 100k, 1 | 63 B (387 B) | 1.5 | 40 B | 2.1 KB | 0.04 / 1.05 ms | 0.01 / 7.1 ms |
+//! | 100k, 10 | 225 B (604 B) | 1.5 | 376 B | 10.5 KB | 0.23 / 1.8 ms | 0.03 / 21 ms |
+//! | 100k, 100 | 1.58 KB (2.4 KB) | 1.5 | 2.8 KB | 71 KB | 0.15 / 3.4 ms | 0.18 / 20 ms |
+//! | 100k, 1000 | 9.2 KB (12.8 KB) | 2.5 | 25.8 KB | 525 KB | 0.95 / 8.8 ms | 0.99 / 22 ms |
+//! | 100k random i64, 10 | 258 B (648 B) | 1.5 | 312 B | 14.3 KB | 0.07 / 1.5 ms | 0.04 / 19 ms |
+//! | 100k random i64, 100 | 1.97 KB (2.9 KB) | 1.5 | 2.7 KB | 114 KB | 1.4 / 4.3 ms | 0.17 / 21 ms |
+//! | 100k random i64, 1000 | 15.3 KB (21.6 KB) | 4.5 | 25.9 KB | 818 KB | 2.5 / 10.0 ms | 1.2 / 23 ms |
+//! | 100k random i64, 10k | 149 KB (200 KB) | 4.5 | 256 KB | 3.3 MB | 18.8 / 23.5 ms | 9.5 / 24 ms |
+//! | 1M, 10 | 227 B (606 B) | 1.5 | 280 B | 14.2 KB | 0.08 / 22 ms | 0.04 / 202 ms |
+//! | 1M, 1000 | 9.8 KB (13.8 KB) | 3.5 | 26.2 KB | 885 KB | 1.3 / 69 ms | 2.5 / 214 ms |
 //!
-//! Our CPU includes inserting what each side learns; `negentropy`'s is its
-//! message exchange alone. The d ≤ 10 rows and random d = 100 are power
+//! (Until 2026-12-05 our column held the inserts too and `negentropy`'s did
+//! not.) The d ≤ 10 rows and random d = 100 are power
 //! sums. Round trips over 300 draws in each of 20 rows (d = 20 to 100, dense
 //! and random, check and repair; `cargo bench --bench reconcile --
 //! rounds`): 6 of 6,000 took 2.5, at most 2 in a row, the rest 1.5. Where
 //! we lose: `do-riblt` at d = 1 (one symbol, no summary; `do-riblt`'s
-//! figure is an ideal stream that stops at the symbol that decodes), and
-//! CPU at random d = 10k, 1.5 times `negentropy`'s whole exchange (16
-//! ms; the rateless IBLT took 17.5 ms for 200 KB): see the buckets above.
+//! figure is an ideal stream that stops at the symbol that decodes). CPU
+//! is closest at random d = 10k, 0.80 of `negentropy`'s exchange (0.59 of
+//! its exchange and apply): the buckets' decodes went from 9.4 to about 5
+//! µs on average by computing the affine root finder over inlined, lazily
+//! reduced products, dividing out each root found, and skipping the 192
+//! sums' decode when the whole sketch reads twice as much.
 //! Short of the floor: random i64s at d = 100 take 19.7 B per value,
 //! because the 16-byte folded estimate reads as low as 0.58·d one draw in
 //! 100 (`cargo bench --bench reconcile -- estimates`), so sums are sized
 //! about twice the reading; a wider estimate on every check would cost the
-//! d = 1 case its 64-byte budget. Decoding 100 values from 192 sums takes
-//! 2.5 to 4.6 ms here with the carry-less multiply (libminisketch: 3.3 to
-//! 4.2 ms, `scripts/minisketch-decode.sh`) and 41 to 46 ms in the portable
-//! arithmetic of wasm32; in buckets of at most 10 values, whose locators'
-//! roots come from an affine multiple, about 1.2 µs per value.
+//! d = 1 case its 64-byte budget. Decoding 144 values from 192 sums takes
+//! 1.7 ms here with the carry-less multiply (`cargo bench --bench reconcile
+//! -- sums`, 2026-12-06; 100 values took 2.5 to 4.6 ms on 2026-12-05 and
+//! libminisketch 3.3 to 4.2, `scripts/minisketch-decode.sh`) and 41 to 46
+//! ms in the portable arithmetic of wasm32 (2026-12-05); 6 values from 8
+//! sums, as in a bucket whose locator's roots come from an affine
+//! multiple, 0.6 µs per value.
 //!
 //! The responder keeps no session state (its kept prefix serves any window
 //! below 32,768; past it, symbols are recomputed from the set, O(n log m));
