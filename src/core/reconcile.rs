@@ -176,10 +176,13 @@
 //! we lose: `do-riblt` at d = 1 (one symbol, no summary; `do-riblt`'s
 //! figure is an ideal stream that stops at the symbol that decodes). CPU
 //! is closest at random d = 10k, 0.80 of `negentropy`'s exchange (0.59 of
-//! its exchange and apply): the buckets' decodes went from 9.4 to about 5
-//! µs on average by computing the affine root finder over inlined, lazily
-//! reduced products, dividing out each root found, and skipping the 192
-//! sums' decode when the whole sketch reads twice as much.
+//! its exchange and apply), after a bucket of 12 sums holding 2, 6, 8, 10
+//! and 11 values came to decode in 2.8, 3.7, 5.0, 9.1 and 14.7 µs instead
+//! of 3.6, 5.9, 10.0, 20.2 and 39.0 (2,000 random buckets each, one
+//! process, 2026-12-06): the affine root finder runs over inlined, lazily
+//! reduced products and divides out each root it finds, and the whole
+//! decode shares those products; also, the 192 sums' decode is skipped
+//! when the whole sketch reads twice as much.
 //! Short of the floor: random i64s at d = 100 take 19.7 B per value,
 //! because the 16-byte folded estimate reads as low as 0.58·d one draw in
 //! 100 (`cargo bench --bench reconcile -- estimates`), so sums are sized
